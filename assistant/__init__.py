@@ -1,0 +1,1 @@
+"""Answers questions from source documents and cites the exact passages it used."""

@@ -1,0 +1,1 @@
+"""Extractive and generative answerers, citation markers and their verification."""

@@ -1,0 +1,94 @@
+"""Per-generation sentence data for answer selection: sentence spans, term weights, vectors."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter, OrderedDict
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from assistant.reader import LoadedIndex
+from assistant.text import content_terms, sentence_spans
+
+Span = tuple[str, int, int]  # (source, start, end)
+
+
+class Evidence:
+    """Sentence-level view of one index generation, built lazily and cached.
+
+    Sentence vectors are computed on first use and kept (bounded): computing them for every
+    sentence at index time would double rebuild time for sentences most questions never touch.
+    """
+
+    def __init__(self, index: LoadedIndex, embeddings: Embeddings, max_vectors: int = 50_000) -> None:
+        self.index = index
+        self._embeddings = embeddings
+        self._spans: dict[str, list[tuple[int, int]]] = {}
+        self._vectors: OrderedDict[Span, np.ndarray] = OrderedDict()
+        self._max_vectors = max_vectors
+        self._lock = threading.Lock()
+        self._idf, self._default_idf = self._term_weights()
+
+    def _term_weights(self) -> tuple[dict[str, float], float]:
+        frequencies: Counter[str] = Counter()
+        for record in self.index.chunks.values():
+            text = self.index.texts[record.source][record.start : record.end]
+            frequencies.update(set(content_terms(text)))
+        total = max(len(self.index.chunks), 1)
+        idf = {term: math.log(1 + (total - df + 0.5) / (df + 0.5)) for term, df in frequencies.items()}
+        # A term the corpus never uses weighs most: a question built on it is likely off-corpus.
+        return idf, math.log(1 + (total + 0.5) / 0.5)
+
+    def weight(self, term: str) -> float:
+        return self._idf.get(term, self._default_idf)
+
+    def known(self, term: str) -> bool:
+        return term in self._idf
+
+    def sentences(self, source: str, start: int, end: int) -> list[tuple[int, int]]:
+        """Whole sentences that overlap [start, end) of a document."""
+        spans = self._spans.get(source)
+        if spans is None:
+            spans = sentence_spans(self.index.texts[source])
+            self._spans[source] = spans
+        return [(s, e) for s, e in spans if s < end and e > start]
+
+    def vectors(self, spans: list[Span]) -> list[np.ndarray]:
+        missing = [span for span in dict.fromkeys(spans) if span not in self._vectors]
+        if missing:
+            texts = [self.index.texts[source][s:e] for source, s, e in missing]
+            computed = np.asarray(self._embeddings.embed_documents(texts), dtype=np.float32)
+            with self._lock:
+                for span, vector in zip(missing, computed, strict=False):
+                    self._vectors[span] = vector
+                while len(self._vectors) > self._max_vectors:
+                    self._vectors.popitem(last=False)
+        with self._lock:
+            result = []
+            for span in spans:
+                vector = self._vectors.get(span)
+                if vector is None:  # evicted by a concurrent request between the two steps
+                    source, s, e = span
+                    vector = np.asarray(self._embeddings.embed_documents([self.index.texts[source][s:e]])[0])
+                result.append(vector)
+            return result
+
+
+class EvidenceCache:
+    """One Evidence per generation; a new generation replaces the old one."""
+
+    def __init__(self, embeddings: Embeddings) -> None:
+        self._embeddings = embeddings
+        self._current: Evidence | None = None
+        self._lock = threading.Lock()
+
+    def for_index(self, index: LoadedIndex) -> Evidence:
+        current = self._current
+        if current is not None and current.index is index:
+            return current
+        with self._lock:
+            if self._current is None or self._current.index is not index:
+                self._current = Evidence(index, self._embeddings)
+            return self._current

@@ -1,0 +1,36 @@
+"""Small result types of answering, independent of HTTP schemas."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from assistant.reader import Passage
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One `[n]` marker's target: an exact span of a source document."""
+
+    n: int
+    source: str
+    chunk_id: str
+    start: int
+    end: int
+    text: str
+    score: float
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    citations: list[Citation]
+    abstained: bool
+    reason: str | None = None
+    # Indexes of answer sentences that no cited passage supports (generative answers).
+    unsupported: list[int] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)
+    generation: str | None = None
+
+
+ABSTAIN_TEXT = "I could not find an answer to that in the sources."

@@ -1,0 +1,67 @@
+"""create_app(settings): heavy parts built in the lifespan, domain errors mapped in one table."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from assistant.api.routes import router
+from assistant.errors import (
+    AssistantError,
+    DocumentNotFound,
+    IndexNotBuilt,
+    InvalidQuestion,
+    RebuildInProgress,
+    SourcesMissing,
+    StoreUnavailable,
+)
+from assistant.runtime import Assistant, build_assistant
+from assistant.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Domain error -> HTTP status; anything not listed is a 500.
+STATUS_FOR_ERROR: dict[type[AssistantError], int] = {
+    InvalidQuestion: 422,
+    DocumentNotFound: 404,
+    IndexNotBuilt: 503,
+    StoreUnavailable: 503,
+    SourcesMissing: 503,
+    RebuildInProgress: 409,
+}
+
+
+def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAPI:
+    """The API; pass `assistant` to share an already-loaded one (tests, benchmarks)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.assistant = assistant or build_assistant(settings)
+        yield
+
+    app = FastAPI(
+        title="Cited answers assistant",
+        version="0.1.0",
+        description="Answers questions from a collection of documents and cites the exact passages used.",
+        lifespan=lifespan,
+    )
+    app.include_router(router)
+
+    @app.exception_handler(AssistantError)
+    async def domain_error(_: Request, error: AssistantError) -> JSONResponse:
+        status = next((s for cls, s in STATUS_FOR_ERROR.items() if isinstance(error, cls)), 500)
+        return JSONResponse({"detail": str(error), "code": error.code}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = error.errors()
+        if any(p.get("type") == "json_invalid" for p in problems):
+            return JSONResponse({"detail": "The request body is not valid JSON.", "code": "malformed_json"}, 400)
+        detail = "; ".join(f"{'.'.join(str(x) for x in p['loc'][1:]) or 'body'}: {p['msg']}" for p in problems)
+        return JSONResponse({"detail": detail, "code": "invalid_request"}, status_code=422)
+
+    return app

@@ -1,0 +1,122 @@
+"""Request and response models; their descriptions are the OpenAPI documentation."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from assistant.answering.types import Answer, Citation
+from assistant.reader import Passage
+
+QUESTION_EXAMPLE = "When was the first congress of World Azerbaijanis held?"
+
+
+class Message(BaseModel):
+    role: Literal["user", "assistant"] = Field(description="Who said it.", examples=["user"])
+    content: str = Field(description="The message text.", examples=[QUESTION_EXAMPLE])
+
+
+class ChatRequest(BaseModel):
+    messages: list[Message] = Field(
+        min_length=1,
+        description="The conversation so far; the last user message is the question.",
+        examples=[[{"role": "user", "content": QUESTION_EXAMPLE}]],
+    )
+    top_k: int | None = Field(None, description="Passages to retrieve (default from settings).", examples=[5])
+    stream: bool = Field(False, description="Stream Server-Sent Events: answer text, citations, done.")
+
+
+class PassageOut(BaseModel):
+    source: str = Field(description="Document id: its path relative to the sources directory.")
+    chunk_id: str = Field(description="The indexed chunk the span comes from.")
+    start: int = Field(description="Start offset in the document's text (GET /sources/{id}/text).")
+    end: int = Field(description="End offset (exclusive); text == document_text[start:end].")
+    text: str = Field(description="The exact span of the document's text.")
+    score: float = Field(description="Retrieval score of the chunk (higher is closer).")
+    page: int | None = Field(None, description="1-based page, for PDF documents.")
+
+    @classmethod
+    def from_passage(cls, passage: Passage) -> PassageOut:
+        return cls(
+            source=passage.source,
+            chunk_id=passage.chunk_id,
+            start=passage.start,
+            end=passage.end,
+            text=passage.text,
+            score=passage.score,
+            page=passage.page,
+        )
+
+
+class CitationOut(PassageOut):
+    n: int = Field(description="The marker number: `[n]` in the answer text.")
+
+    @classmethod
+    def from_citation(cls, citation: Citation) -> CitationOut:
+        return cls(
+            n=citation.n,
+            source=citation.source,
+            chunk_id=citation.chunk_id,
+            start=citation.start,
+            end=citation.end,
+            text=citation.text,
+            score=citation.score,
+            page=citation.page,
+        )
+
+
+class ChatResponse(BaseModel):
+    answer: str = Field(description="The answer; each claim is followed by its `[n]` marker.")
+    citations: list[CitationOut] = Field(description="One entry per marker used in the answer.")
+    abstained: bool = Field(description="True when the sources do not answer the question.")
+    reason: str | None = Field(None, description="Why the assistant abstained.")
+
+    @classmethod
+    def from_answer(cls, answer: Answer) -> ChatResponse:
+        return cls(
+            answer=answer.text,
+            citations=[CitationOut.from_citation(c) for c in answer.citations],
+            abstained=answer.abstained,
+            reason=answer.reason,
+        )
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(description="Text to search for.", examples=["Support to the Azerbaijan Diaspora Fund"])
+    top_k: int | None = Field(None, description="Passages to return (default from settings).")
+
+
+class SearchResponse(BaseModel):
+    query: str
+    passages: list[PassageOut] = Field(description="Ranked passages, best first.")
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "no_index", "degraded"]
+    index_ready: bool
+    generation: str | None = None
+    documents: int = 0
+    chunks: int = 0
+    store: Literal["embedded", "server"]
+    detail: str | None = None
+
+
+class SourceOut(BaseModel):
+    id: str = Field(description="Document id (path relative to the sources directory).")
+    title: str
+    kind: str = Field(description="txt, md, html or pdf.")
+    hash: str = Field(description="SHA-256 of the file's bytes when indexed.")
+    chunks: int
+    chars: int = Field(description="Length of the document's text.")
+
+
+class SourcesResponse(BaseModel):
+    generation: str
+    sources: list[SourceOut]
+    skipped: list[dict] = Field(description="Files that could not be read, with the reason.")
+
+
+class ErrorResponse(BaseModel):
+    detail: str = Field(description="What went wrong, in words.")
+    code: str = Field(description="A stable machine-readable code.")

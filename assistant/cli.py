@@ -1,0 +1,158 @@
+"""The `assistant` command: index, serve, ask, search, eval."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+
+from assistant.errors import (
+    AssistantError,
+    IndexNotBuilt,
+    InvalidQuestion,
+    RebuildInProgress,
+    SourcesMissing,
+    StoreUnavailable,
+)
+from assistant.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+EXIT_CODES: dict[type[AssistantError], int] = {
+    InvalidQuestion: 2,
+    IndexNotBuilt: 3,
+    RebuildInProgress: 4,
+    StoreUnavailable: 5,
+    SourcesMissing: 6,
+}
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """Domain errors end the command with one line on stderr and a distinct exit code."""
+    try:
+        yield
+    except AssistantError as error:
+        typer.echo(f"error: {error}", err=True)
+        code = next((c for cls, c in EXIT_CODES.items() if isinstance(error, cls)), 1)
+        raise typer.Exit(code) from None
+
+
+def _settings() -> Settings:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return Settings()
+
+
+def _assistant(settings: Settings, needs_index: bool = False):
+    from assistant.catalog import Catalog
+    from assistant.runtime import build_assistant
+
+    if needs_index:  # say so before spending seconds loading the model
+        Catalog(settings.index_dir, settings.chroma_url, settings.collection_prefix).require_current()
+    return build_assistant(settings)
+
+
+@app.command()
+def index(
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    wait: bool = typer.Option(False, "--wait", help="Wait for a running rebuild instead of refusing."),
+) -> None:
+    """Build or update the index from the sources directory (incremental)."""
+    settings = _settings()
+    with _one_line_errors():
+        assistant = _assistant(settings)
+        bar = None
+        if sys.stderr.isatty() and not as_json:
+            from tqdm import tqdm
+
+            bar = tqdm(total=0, unit="chunk", desc="embedding", file=sys.stderr)
+
+        def progress(done: int, total: int) -> None:
+            if bar is not None:
+                bar.total = total
+                bar.n = done
+                bar.refresh()
+
+        report = assistant.indexer().rebuild(progress=progress, wait_for_lock=wait)
+        if bar is not None:
+            bar.close()
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+        return
+    for skipped in report.skipped:
+        typer.echo(f"skipped {skipped['source']}: {skipped['reason']}", err=True)
+    state = "full rebuild" if report.full else ("updated" if report.changed else "no change")
+    typer.echo(
+        f"{state}: {report.added} added, {report.updated} updated, {report.removed} removed, "
+        f"{report.unchanged} unchanged, {len(report.skipped)} skipped; {report.chunks} chunks "
+        f"({report.embedded} embedded) in {report.seconds:.2f}s [{report.generation}]"
+    )
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Address to bind (default from ASSISTANT_HOST)."),
+    port: int = typer.Option(None, help="Port (default from ASSISTANT_PORT)."),
+) -> None:
+    """Serve the HTTP API."""
+    import uvicorn
+
+    from assistant.api import create_app
+
+    settings = _settings()
+    logging.getLogger("assistant").setLevel(logging.INFO)
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="The question."),
+    as_json: bool = typer.Option(False, "--json", help="Print the same JSON as POST /chat."),
+    top_k: int = typer.Option(None, "--top-k", help="Passages to retrieve."),
+) -> None:
+    """Answer one question from the index, with citations."""
+    from assistant.api.schemas import ChatResponse
+    from assistant.retrieval import Turn
+
+    settings = _settings()
+    with _one_line_errors():
+        answer = _assistant(settings, needs_index=True).ask([Turn("user", question)], top_k)
+    if as_json:
+        typer.echo(ChatResponse.from_answer(answer).model_dump_json(indent=2))
+        return
+    typer.echo(answer.text)
+    if answer.abstained:
+        typer.echo(f"({answer.reason})")
+    for citation in answer.citations:
+        where = f"{citation.source}:{citation.start}-{citation.end}"
+        where += f" p.{citation.page}" if citation.page else ""
+        typer.echo(f"[{citation.n}] {where}  {citation.text}")
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="Text to search for."),
+    as_json: bool = typer.Option(False, "--json", help="Print the same JSON as POST /search."),
+    top_k: int = typer.Option(None, "--top-k", help="Passages to return."),
+) -> None:
+    """Show the ranked passages retrieval finds for a query."""
+    from assistant.api.schemas import PassageOut, SearchResponse
+
+    settings = _settings()
+    with _one_line_errors():
+        retrieval = _assistant(settings, needs_index=True).search(query, top_k)
+    passages = [PassageOut.from_passage(p) for p in retrieval.passages]
+    if as_json:
+        typer.echo(SearchResponse(query=query, passages=passages).model_dump_json(indent=2))
+        return
+    for rank, passage in enumerate(passages, start=1):
+        typer.echo(f"{rank}. {passage.score:.3f} {passage.chunk_id} [{passage.start}:{passage.end}]")
+        typer.echo(f"   {passage.text[:300]}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,40 @@
+"""Domain errors raised by the core; the API and the CLI each map them in one place."""
+
+from __future__ import annotations
+
+
+class AssistantError(Exception):
+    """Base for errors a user can act on; `code` is stable for clients."""
+
+    code = "assistant_error"
+
+
+class IndexNotBuilt(AssistantError):
+    code = "index_not_built"
+
+    def __init__(self, index_dir: object) -> None:
+        super().__init__(f"No index in {index_dir}: run `assistant index` first.")
+
+
+class SourceUnreadable(AssistantError):
+    code = "source_unreadable"
+
+
+class SourcesMissing(AssistantError):
+    code = "sources_missing"
+
+
+class RebuildInProgress(AssistantError):
+    code = "rebuild_in_progress"
+
+
+class DocumentNotFound(AssistantError):
+    code = "document_not_found"
+
+
+class InvalidQuestion(AssistantError):
+    code = "invalid_question"
+
+
+class StoreUnavailable(AssistantError):
+    code = "store_unavailable"

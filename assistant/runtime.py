@@ -1,0 +1,97 @@
+"""Builds the heavy parts once from Settings and offers the three things people do with them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from langchain_core.embeddings import Embeddings
+
+from assistant.answering.extractive import ExtractiveAnswerer
+from assistant.answering.types import Answer
+from assistant.catalog import Catalog
+from assistant.chunking import Chunker
+from assistant.embeddings import load_embeddings, load_tokenizer, model_window
+from assistant.errors import InvalidQuestion
+from assistant.indexing import Indexer
+from assistant.reader import IndexHandle
+from assistant.retrieval import Retrieval, Retriever, Turn, query_from_turns
+from assistant.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Assistant:
+    settings: Settings
+    embeddings: Embeddings
+    catalog: Catalog
+    handle: IndexHandle
+    retriever: Retriever
+    answerer: ExtractiveAnswerer
+
+    def ask(self, turns: list[Turn], top_k: int | None = None) -> Answer:
+        validate_turns(turns, self.settings)
+        retrieval = self.retriever.retrieve(query_from_turns(turns), self._k(top_k))
+        return self.answerer.answer(retrieval)
+
+    def ask_text(self, question: str, top_k: int | None = None) -> Answer:
+        """One standalone question, no conversation."""
+        return self.ask([Turn("user", question)], top_k)
+
+    def search(self, query: str, top_k: int | None = None) -> Retrieval:
+        validate_text(query, self.settings, what="query")
+        return self.retriever.retrieve(query_from_turns([Turn("user", query)]), self._k(top_k))
+
+    def indexer(self) -> Indexer:
+        path = self.settings.embedding_model_path
+        chunker = Chunker(
+            load_tokenizer(path),
+            self.settings.chunk_tokens,
+            self.settings.chunk_overlap_tokens,
+            model_window(path),
+        )
+        return Indexer(self.settings, self.catalog, self.embeddings, chunker)
+
+    def _k(self, top_k: int | None) -> int:
+        if top_k is None:
+            return self.settings.top_k
+        if not 1 <= top_k <= self.settings.max_top_k:
+            raise InvalidQuestion(f"top_k must be between 1 and {self.settings.max_top_k}, got {top_k}.")
+        return top_k
+
+
+def validate_text(text: str, settings: Settings, what: str = "question") -> None:
+    if not text.strip():
+        raise InvalidQuestion(f"The {what} is empty.")
+    if len(text) > settings.max_question_chars:
+        raise InvalidQuestion(f"The {what} is {len(text)} characters long; the limit is {settings.max_question_chars}.")
+
+
+def validate_turns(turns: list[Turn], settings: Settings) -> None:
+    if not turns:
+        raise InvalidQuestion("No messages: send at least one user message.")
+    if len(turns) > settings.max_messages:
+        raise InvalidQuestion(f"{len(turns)} messages sent; the limit is {settings.max_messages}.")
+    for turn in turns:
+        if turn.role not in ("user", "assistant", "system"):
+            raise InvalidQuestion(f"Unknown role {turn.role!r}: use 'user' or 'assistant'.")
+    user_turns = [turn for turn in turns if turn.role == "user"]
+    if not user_turns:
+        raise InvalidQuestion("No user message: the last question must come from the user.")
+    validate_text(user_turns[-1].content, settings)
+
+
+def build_assistant(settings: Settings, embeddings: Embeddings | None = None) -> Assistant:
+    """Everything heavy, built once: the model (seconds), the catalog and the index handle."""
+    embeddings = embeddings or load_embeddings(settings.embedding_model_path, settings.embedding_batch_size)
+    catalog = Catalog(settings.index_dir, settings.chroma_url, settings.collection_prefix)
+    handle = IndexHandle(catalog, embeddings)
+    return Assistant(
+        settings=settings,
+        embeddings=embeddings,
+        catalog=catalog,
+        handle=handle,
+        retriever=Retriever(handle, embeddings, settings.top_k),
+        answerer=ExtractiveAnswerer(embeddings, settings.min_answer_confidence, settings.max_answer_sentences),
+    )

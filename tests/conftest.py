@@ -1,0 +1,53 @@
+"""Shared fixtures: the real embedding model (loaded once) and real Chroma in temp dirs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+from assistant.embeddings import load_embeddings  # noqa: E402
+from assistant.runtime import Assistant, build_assistant  # noqa: E402
+from assistant.settings import Settings, packaged_model_path  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_SOURCES = REPO / "sources"
+SAMPLE_DOC = "news-az-diaspora-unity.txt"
+
+
+@pytest.fixture(scope="session")
+def embeddings():
+    return load_embeddings(packaged_model_path())
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A writable copy of the sample corpus."""
+    target = tmp_path / "sources"
+    shutil.copytree(SAMPLE_SOURCES, target)
+    return target
+
+
+@pytest.fixture
+def make_assistant(embeddings, tmp_path: Path):
+    """Build an Assistant over any sources dir, sharing the session's model."""
+
+    def make(sources_dir: Path, index_dir: Path | None = None, **overrides) -> Assistant:
+        settings = Settings(sources_dir=sources_dir, index_dir=index_dir or tmp_path / "index", **overrides)
+        return build_assistant(settings, embeddings=embeddings)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def sample_assistant(embeddings, tmp_path_factory) -> Assistant:
+    """The sample corpus, indexed once for read-only tests."""
+    index_dir = tmp_path_factory.mktemp("sample-index")
+    assistant = build_assistant(Settings(sources_dir=SAMPLE_SOURCES, index_dir=index_dir), embeddings=embeddings)
+    assistant.indexer().rebuild()
+    return assistant

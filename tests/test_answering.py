@@ -1,0 +1,64 @@
+import pytest
+
+from assistant.answering.citations import citation_problems
+from assistant.retrieval import Turn, is_follow_up
+
+FACTS = [
+    ("When was the first congress of World Azerbaijanis held?", "November 9-10"),
+    ("How many guests took part in the First Congress of World Azerbaijanis?", "63"),
+    (
+        "Which decree, signed on November 19, 2008, created a state committee?",
+        "State Committee for Work with the Diaspora",
+    ),
+    ("Who is the president of the Heydar Aliyev Foundation?", "Mehriban Aliyeva"),
+    ("What day is marked as the Day of Solidarity of World Azerbaijanis?", "December 31"),
+]
+
+
+@pytest.mark.parametrize(("question", "fact"), FACTS)
+def test_questions_are_answered_with_the_right_fact(sample_assistant, question, fact):
+    answer = sample_assistant.ask_text(question)
+    assert not answer.abstained, answer.reason
+    assert fact in answer.text
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the capital of France?",
+        "How do I bake sourdough bread?",
+        "What was the annual budget of the Support to the Azerbaijan Diaspora Fund?",
+    ],
+)
+def test_unanswerable_questions_abstain_with_a_reason(sample_assistant, question):
+    answer = sample_assistant.ask_text(question)
+    assert answer.abstained
+    assert answer.citations == []
+    assert answer.reason
+
+
+@pytest.mark.parametrize("question", [q for q, _ in FACTS] + ["What role did the diaspora play during the war?"])
+def test_every_citation_is_an_exact_span_and_every_marker_resolves(sample_assistant, question):
+    answer = sample_assistant.ask_text(question)
+    index = sample_assistant.handle.current()
+    assert answer.citations
+    assert citation_problems(answer.text, answer.citations, index.texts) == []
+    for citation in answer.citations:
+        assert index.texts[citation.source][citation.start : citation.end] == citation.text
+        assert citation.chunk_id in index.chunks
+
+
+def test_a_follow_up_is_answered_from_the_previous_turn(sample_assistant):
+    turns = [
+        Turn("user", "What is the Support to the Azerbaijan Diaspora Fund?"),
+        Turn("assistant", "It is a fund that supports diaspora building."),
+        Turn("user", "And when was it founded?"),
+    ]
+    answer = sample_assistant.ask(turns)
+    assert not answer.abstained
+    assert "July 6, 2018" in answer.text
+
+
+def test_standalone_questions_are_not_treated_as_follow_ups():
+    assert is_follow_up("And when was it founded?")
+    assert not is_follow_up("How many representatives attended the First Congress of World Azerbaijanis?")
