@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 
@@ -20,7 +21,7 @@ from assistant.errors import (
 )
 from assistant.settings import Settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
 
 EXIT_CODES: dict[type[AssistantError], int] = {
     InvalidQuestion: 2,
@@ -152,6 +153,66 @@ def search(
     for rank, passage in enumerate(passages, start=1):
         typer.echo(f"{rank}. {passage.score:.3f} {passage.chunk_id} [{passage.start}:{passage.end}]")
         typer.echo(f"   {passage.text[:300]}")
+
+
+@app.command("eval")
+def evaluate(
+    questions: Path = typer.Option(Path("eval/questions.jsonl"), "--questions", help="Question set (JSONL)."),
+    url: str = typer.Option(None, "--url", help="Evaluate a running server instead of in process."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    top_k: int = typer.Option(None, "--top-k", help="Passages retrieved per question."),
+    out: Path = typer.Option(Path("eval/reports"), "--out", help="Where reports are written."),
+    thresholds: Path = typer.Option(Path("eval/thresholds.json"), "--thresholds", help="Gate thresholds."),
+    calibrate: bool = typer.Option(False, "--calibrate", help="Suggest the abstention threshold instead."),
+) -> None:
+    """Run the eval question set; write a report; exit 1 when a figure misses its threshold."""
+    from assistant.evaluation import gate, runner
+    from assistant.evaluation.calibration import calibrate as pick_threshold
+    from assistant.evaluation.questions import QuestionFileError, load_questions
+    from assistant.evaluation.report import write_report
+
+    settings = _settings()
+    try:
+        question_set = load_questions(questions)
+    except (OSError, QuestionFileError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    with _one_line_errors():
+        if url:
+            backend = runner.HttpBackend(url, top_k or settings.top_k)
+        else:
+            backend = runner.InProcessBackend(_assistant(settings, needs_index=True), top_k)
+        bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(question_set), unit="q", desc="eval", file=sys.stderr)
+        results = runner.run(question_set, backend, progress=(lambda done, total: bar.update(1)) if bar else None)
+        if bar is not None:
+            bar.close()
+    if calibrate:
+        chosen = pick_threshold(results)
+        typer.echo(
+            f"suggested ASSISTANT_MIN_ANSWER_CONFIDENCE={chosen.threshold} "
+            f"(correct abstention {chosen.correct_abstention}, false abstention {chosen.false_abstention})"
+        )
+        for r in sorted(results, key=lambda r: r.confidence or 0):
+            typer.echo(f"  {r.confidence!s:>7} {'answerable  ' if r.answerable else 'unanswerable'} {r.question}")
+        return
+    summary = runner.summarize(results, backend.top_k)
+    verdict = gate.check(summary, gate.load_thresholds(thresholds))
+    meta = {"questions_file": str(questions), "mode": url or "in-process", "top_k": backend.top_k}
+    paths = write_report(out, summary, results, verdict, meta)
+    if as_json:
+        typer.echo(json.dumps({"summary": summary, "gate": verdict.to_json(), "report": str(paths["md"])}, indent=2))
+    else:
+        for key, value in summary.items():
+            if key != "accuracy_by_kind":
+                typer.echo(f"{key:>24}: {value}")
+        typer.echo(f"report: {paths['md']} ({paths['json'].name}, {paths['png'].name})")
+    if not verdict.passed:
+        typer.echo("gate FAILED: " + "; ".join(verdict.failures), err=True)
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

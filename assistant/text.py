@@ -64,12 +64,27 @@ STOPWORDS = frozenset(
     many much mentioned according article text source named called one""".split()
 )
 
+# Irregular past forms the stemmer cannot join to their verb ("took" -> "take"): questions
+# and sources often use different tenses of the same verb.
+_IRREGULAR = {
+    "took": "take", "taken": "take", "held": "hold", "came": "come", "began": "begin", "begun": "begin",
+    "made": "make", "gave": "give", "given": "give", "won": "win", "wrote": "write", "written": "write",
+    "led": "lead", "met": "meet", "paid": "pay", "said": "say", "told": "tell", "sent": "send",
+    "spent": "spend", "built": "build", "brought": "bring", "bought": "buy", "thought": "think",
+    "found": "find", "kept": "keep", "left": "leave", "lost": "lose", "became": "become", "ran": "run",
+    "saw": "see", "seen": "see", "went": "go", "gone": "go", "knew": "know", "known": "know", "grew": "grow",
+    "grown": "grow", "chose": "choose", "chosen": "choose", "fell": "fall", "fallen": "fall", "rose": "rise",
+    "risen": "rise", "drew": "draw", "drawn": "draw", "fought": "fight", "sold": "sell", "stood": "stand",
+    "struck": "strike", "taught": "teach", "understood": "understand", "shot": "shoot", "spoke": "speak",
+    "spoken": "speak", "fired": "fire", "signed": "sign", "voted": "vote",
+}
+
 _stemmer = Stemmer.Stemmer("english")
 
 
 @lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
-    return _stemmer.stemWord(word)
+    return _stemmer.stemWord(_IRREGULAR.get(word, word))
 
 
 def words(text: str) -> list[str]:

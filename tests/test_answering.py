@@ -27,7 +27,8 @@ def test_questions_are_answered_with_the_right_fact(sample_assistant, question, 
     [
         "What is the capital of France?",
         "How do I bake sourdough bread?",
-        "What was the annual budget of the Support to the Azerbaijan Diaspora Fund?",
+        "When was the second congress of World Azerbaijanis held?",
+        "Who won the 2018 FIFA World Cup?",
     ],
 )
 def test_unanswerable_questions_abstain_with_a_reason(sample_assistant, question):

@@ -32,11 +32,14 @@ class Evidence:
         self._idf, self._default_idf = self._term_weights()
 
     def _term_weights(self) -> tuple[dict[str, float], float]:
+        """IDF over sentences: answers are picked per sentence, so rarity is counted per sentence."""
         frequencies: Counter[str] = Counter()
-        for record in self.index.chunks.values():
-            text = self.index.texts[record.source][record.start : record.end]
-            frequencies.update(set(content_terms(text)))
-        total = max(len(self.index.chunks), 1)
+        total = 0
+        for source, text in self.index.texts.items():
+            for start, end in self._document_sentences(source):
+                frequencies.update(set(content_terms(text[start:end])))
+                total += 1
+        total = max(total, 1)
         idf = {term: math.log(1 + (total - df + 0.5) / (df + 0.5)) for term, df in frequencies.items()}
         # A term the corpus never uses weighs most: a question built on it is likely off-corpus.
         return idf, math.log(1 + (total + 0.5) / 0.5)
@@ -47,13 +50,24 @@ class Evidence:
     def known(self, term: str) -> bool:
         return term in self._idf
 
-    def sentences(self, source: str, start: int, end: int) -> list[tuple[int, int]]:
-        """Whole sentences that overlap [start, end) of a document."""
+    def _document_sentences(self, source: str) -> list[tuple[int, int]]:
         spans = self._spans.get(source)
         if spans is None:
             spans = sentence_spans(self.index.texts[source])
             self._spans[source] = spans
-        return [(s, e) for s, e in spans if s < end and e > start]
+        return spans
+
+    def sentences(self, source: str, start: int, end: int) -> list[tuple[int, int]]:
+        """Whole sentences that overlap [start, end) of a document."""
+        return [(s, e) for s, e in self._document_sentences(source) if s < end and e > start]
+
+    def neighbours(self, source: str, start: int) -> list[tuple[int, int]]:
+        """The sentences just before and after the one starting at `start`."""
+        spans = self._document_sentences(source)
+        for i, (s, _) in enumerate(spans):
+            if s == start:
+                return spans[max(i - 1, 0) : i] + spans[i + 1 : i + 2]
+        return []
 
     def vectors(self, spans: list[Span]) -> list[np.ndarray]:
         missing = [span for span in dict.fromkeys(spans) if span not in self._vectors]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,39 +9,44 @@ from langchain_core.embeddings import Embeddings
 
 from assistant.answering.citations import CitationBook
 from assistant.answering.evidence import Evidence, EvidenceCache
+from assistant.answering.question import QuestionPart, analyse, specific_mismatch
 from assistant.answering.types import ABSTAIN_TEXT, Answer
 from assistant.reader import Passage
 from assistant.retrieval import Retrieval
-from assistant.text import content_terms, words
+from assistant.text import content_terms
 
 # How a sentence's score is made; the abstention threshold is calibrated against this mix.
-W_COVERAGE = 0.45
+W_COVERAGE = 0.50
 W_SENTENCE = 0.35
-W_PASSAGE = 0.20
-W_TYPE = 0.10
-CONTEXT_WEIGHT = 0.5  # terms of earlier turns count half: the follow-up's own words lead
-
-_YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
-_MONTH = re.compile(r"\b(January|February|March|April|May|June|July|August|September|October|November|December)\b")
-_NUMBER = re.compile(
-    r"\b\d[\d,.]*\b|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million)s?\b", re.I
-)
-_NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+")
+W_PASSAGE = 0.15
+# A sentence without the kind of answer asked for (no date for "when") rarely answers it.
+TYPE_MISMATCH_FACTOR = 0.75
+NEARBY_CREDIT = 0.5  # a question word in a neighbouring sentence half-counts: context, not answer
 
 
 @dataclass
 class Candidate:
+    """A sentence of a retrieved passage that might answer the question."""
+
     source: str
     start: int
     end: int
     passage: Passage
+    text: str
     terms: frozenset[str]
-    coverage: float = 0.0
-    score: float = 0.0
+    nearby_terms: frozenset[str]  # in the sentences just before and after
+    similarity: float = 0.0
+
+    def score(self, part: QuestionPart) -> float:
+        found = sum(w for t, w in part.weights.items() if t in self.terms)
+        nearby = sum(w for t, w in part.weights.items() if t in self.nearby_terms)
+        coverage = (found + NEARBY_CREDIT * nearby) / part.total
+        type_factor = 1.0 if part.expects is None or part.expects(self.text) else TYPE_MISMATCH_FACTOR
+        return type_factor * (W_COVERAGE * coverage + W_SENTENCE * self.similarity + W_PASSAGE * self.passage.score)
 
 
 class ExtractiveAnswerer:
-    """Quotes sentences from the retrieved passages, each followed by its [n] marker."""
+    """Quotes the sentence that best answers each part of the question, followed by its [n] marker."""
 
     def __init__(self, embeddings: Embeddings, min_confidence: float, max_sentences: int = 2) -> None:
         self._evidence = EvidenceCache(embeddings)
@@ -50,42 +54,41 @@ class ExtractiveAnswerer:
         self._max_sentences = max_sentences
 
     def answer(self, retrieval: Retrieval) -> Answer:
-        index = retrieval.index
         if not retrieval.passages:
             return _abstain(retrieval, "The index holds no passages to answer from.")
-        evidence = self._evidence.for_index(index)
-        weights = _question_weights(retrieval, evidence)
-        if not weights:
+        evidence = self._evidence.for_index(retrieval.index)
+        parts = analyse(retrieval.query.question, retrieval.query.context, evidence)[: self._max_sentences]
+        if not parts:
             return _abstain(retrieval, "The question has no words to look for in the sources.")
         candidates = self._candidates(retrieval, evidence)
-        self._score(candidates, retrieval, evidence, weights)
-        best = max(candidates, key=lambda c: c.score)
-        if best.score < self._min_confidence:
-            return _abstain(retrieval, _abstain_reason(best, weights, evidence, self._min_confidence))
 
-        chosen = [best]
-        covered = set(best.terms)
-        for candidate in sorted(candidates, key=lambda c: c.score, reverse=True):
-            if len(chosen) >= self._max_sentences:
-                break
-            gain = sum(w for t, w in weights.items() if t in candidate.terms and t not in covered)
-            if candidate is not best and gain > 0 and candidate.score >= 0.85 * best.score:
-                chosen.append(candidate)
-                covered |= candidate.terms
-        chosen.sort(key=lambda c: (c.source != best.source, c.source, c.start))
+        chosen: list[Candidate] = []
+        confidence = 1.0
+        for part in parts:
+            best = max(candidates, key=lambda candidate: candidate.score(part))
+            score = best.score(part)
+            confidence = min(confidence, score)
+            mismatch = specific_mismatch(part.text, best.text, best.passage.text, evidence)
+            if mismatch:  # no confidence at all: the specific thing asked about is not there
+                return _abstain(retrieval, mismatch, confidence=0.0)
+            if score < self._min_confidence:
+                reason = _low_score_reason(part, best, score, evidence, self._min_confidence)
+                return _abstain(retrieval, reason, confidence=score)
+            if best not in chosen:
+                chosen.append(best)
+        lead = chosen[0].source
+        chosen.sort(key=lambda c: (c.source != lead, c.source, c.start))
 
         book = CitationBook()
-        parts = []
-        for candidate in chosen:
-            text = index.texts[candidate.source]
-            n = book.cite(candidate.passage, candidate.start, candidate.end, text)
-            parts.append(f"{text[candidate.start : candidate.end]} [{n}]")
+        texts = retrieval.index.texts
+        quoted = [f"{c.text} [{book.cite(c.passage, c.start, c.end, texts[c.source])}]" for c in chosen]
         return Answer(
-            text=" ".join(parts),
+            text=" ".join(quoted),
             citations=book.citations,
             abstained=False,
             passages=retrieval.passages,
-            generation=index.generation,
+            generation=retrieval.index.generation,
+            confidence=round(confidence, 4),
         )
 
     def _candidates(self, retrieval: Retrieval, evidence: Evidence) -> list[Candidate]:
@@ -94,53 +97,20 @@ class ExtractiveAnswerer:
             text = retrieval.index.texts[passage.source]
             for start, end in evidence.sentences(passage.source, passage.start, passage.end):
                 key = (passage.source, start, end)
-                if key not in found or found[key].passage.score < passage.score:
-                    terms = frozenset(content_terms(text[start:end]))
-                    found[key] = Candidate(passage.source, start, end, passage, terms)
-        return list(found.values())
-
-    def _score(
-        self, candidates: list[Candidate], retrieval: Retrieval, evidence: Evidence, weights: dict[str, float]
-    ) -> None:
-        total = sum(weights.values())
+                if key in found and found[key].passage.score >= passage.score:
+                    continue
+                terms = frozenset(content_terms(text[start:end]))
+                nearby = {t for s, e in evidence.neighbours(passage.source, start) for t in content_terms(text[s:e])}
+                found[key] = Candidate(passage.source, start, end, passage, text[start:end], terms, frozenset(nearby))
+        candidates = list(found.values())
         vectors = evidence.vectors([(c.source, c.start, c.end) for c in candidates])
         similarities = np.stack(vectors) @ np.asarray(retrieval.query_vector, dtype=np.float32)
-        expected = _expected_type(retrieval.query.question)
-        for candidate, similarity in zip(candidates, similarities, strict=False):
-            text = retrieval.index.texts[candidate.source][candidate.start : candidate.end]
-            candidate.coverage = sum(w for t, w in weights.items() if t in candidate.terms) / total
-            type_match = 1.0 if expected is None or expected(text) else 0.0
-            candidate.score = (
-                W_COVERAGE * candidate.coverage
-                + W_SENTENCE * float(similarity)
-                + W_PASSAGE * candidate.passage.score
-                + W_TYPE * type_match
-            )
+        for candidate, similarity in zip(candidates, similarities, strict=True):
+            candidate.similarity = float(similarity)
+        return candidates
 
 
-def _question_weights(retrieval: Retrieval, evidence: Evidence) -> dict[str, float]:
-    weights: dict[str, float] = {}
-    for turn in retrieval.query.context:
-        for term in content_terms(turn):
-            weights[term] = CONTEXT_WEIGHT * evidence.weight(term)
-    for term in content_terms(retrieval.query.question):
-        weights[term] = evidence.weight(term)
-    return weights
-
-
-def _expected_type(question: str):
-    """A check for the kind of answer the question asks for (a date, a number), if any."""
-    asked = " ".join(words(question)[:4])
-    if re.search(r"\b(when|what year|which year|what date|which date)\b", asked):
-        return lambda text: bool(_YEAR.search(text) or _MONTH.search(text))
-    if re.search(r"\b(how many|how much|what number)\b", asked):
-        return lambda text: bool(_NUMBER.search(text))
-    if re.search(r"\b(who|whom|whose)\b", asked):
-        return lambda text: bool(_NAME.search(text))
-    return None
-
-
-def _abstain(retrieval: Retrieval, reason: str) -> Answer:
+def _abstain(retrieval: Retrieval, reason: str, confidence: float | None = None) -> Answer:
     return Answer(
         text=ABSTAIN_TEXT,
         citations=[],
@@ -148,13 +118,14 @@ def _abstain(retrieval: Retrieval, reason: str) -> Answer:
         reason=reason,
         passages=retrieval.passages,
         generation=retrieval.index.generation,
+        confidence=None if confidence is None else round(confidence, 4),
     )
 
 
-def _abstain_reason(best: Candidate, weights: dict[str, float], evidence: Evidence, threshold: float) -> str:
-    unknown = [t for t in weights if not evidence.known(t)]
-    missing = [t for t in weights if t not in best.terms]
-    reason = f"No retrieved passage answers this closely enough (best match {best.score:.2f} < {threshold:.2f})."
+def _low_score_reason(part: QuestionPart, best: Candidate, score: float, evidence: Evidence, threshold: float) -> str:
+    reason = f"No retrieved passage answers this closely enough (best match {score:.2f} < {threshold:.2f})."
+    unknown = [t for t in part.weights if not evidence.known(t)]
+    missing = [t for t in part.weights if t not in best.terms]
     if unknown:
         reason += f" The sources never mention: {', '.join(sorted(unknown))}."
     elif missing:

@@ -31,6 +31,8 @@ class Answer:
     unsupported: list[int] = field(default_factory=list)
     passages: list[Passage] = field(default_factory=list)
     generation: str | None = None
+    # The best candidate's score, kept even when abstaining: it is what calibration looks at.
+    confidence: float | None = None
 
 
 ABSTAIN_TEXT = "I could not find an answer to that in the sources."

@@ -1,0 +1,1 @@
+"""The eval question set: loading, metrics (pure functions), runner, report and gate."""
