@@ -119,6 +119,9 @@ class Catalog:
     def generation_dir(self, generation: str) -> Path:
         return self.index_dir / GENERATIONS / generation
 
+    def lexical_dir(self, generation: str) -> Path:
+        return self.generation_dir(generation) / "bm25"
+
     def location(self, generation: str) -> StoreLocation:
         return StoreLocation(
             chroma_url=self.chroma_url,

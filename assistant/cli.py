@@ -14,6 +14,7 @@ import typer
 from assistant.errors import (
     AssistantError,
     IndexNotBuilt,
+    InsecureBinding,
     InvalidQuestion,
     RebuildInProgress,
     SourcesMissing,
@@ -29,6 +30,7 @@ EXIT_CODES: dict[type[AssistantError], int] = {
     RebuildInProgress: 4,
     StoreUnavailable: 5,
     SourcesMissing: 6,
+    InsecureBinding: 7,
 }
 
 
@@ -105,8 +107,11 @@ def serve(
     from assistant.api import create_app
 
     settings = _settings()
+    settings = settings.model_copy(update={"host": host or settings.host, "port": port or settings.port})
     logging.getLogger("assistant").setLevel(logging.INFO)
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    with _one_line_errors():
+        app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port)
 
 
 @app.command()
@@ -201,7 +206,12 @@ def evaluate(
         return
     summary = runner.summarize(results, backend.top_k)
     verdict = gate.check(summary, gate.load_thresholds(thresholds))
-    meta = {"questions_file": str(questions), "mode": url or "in-process", "top_k": backend.top_k}
+    meta = {
+        "questions_file": str(questions),
+        "mode": url or "in-process",
+        "answerer": "generative" if settings.generative else "extractive",
+        "top_k": backend.top_k,
+    }
     paths = write_report(out, summary, results, verdict, meta)
     if as_json:
         typer.echo(json.dumps({"summary": summary, "gate": verdict.to_json(), "report": str(paths["md"])}, indent=2))

@@ -15,6 +15,8 @@ from transformers.utils import logging as transformers_logging  # noqa: E402
 
 # A "Loading weights" bar on every start is noise in a CLI's output and in server logs.
 transformers_logging.disable_progress_bar()
+# Token counting of whole documents (to chunk them) trips a "longer than 512" warning meant for inference.
+transformers_logging.set_verbosity_error()
 
 
 def load_embeddings(model_path: str, batch_size: int = 64) -> HuggingFaceEmbeddings:

@@ -38,3 +38,17 @@ class InvalidQuestion(AssistantError):
 
 class StoreUnavailable(AssistantError):
     code = "store_unavailable"
+
+
+class InsecureBinding(AssistantError):
+    code = "insecure_binding"
+
+
+class LLMUnavailable(AssistantError):
+    """The LLM server refused, failed, or answered with something that is not an answer."""
+
+    code = "llm_unavailable"
+
+
+class LLMTimeout(AssistantError):
+    code = "llm_timeout"

@@ -16,6 +16,7 @@ from assistant import store
 from assistant.catalog import Catalog, DocumentRecord, Manifest
 from assistant.chunking import Chunk, Chunker
 from assistant.errors import SourceUnreadable
+from assistant.lexical import LexicalIndex
 from assistant.loading import SourceFile, load_document, scan_sources
 from assistant.settings import Settings
 
@@ -179,7 +180,14 @@ class Indexer:
                 progress(min(begin + EMBED_BATCH, len(chunks)), len(chunks))
 
     def _write_extras(self, generation: str, manifest: Manifest) -> None:
-        """Hook for per-generation side indexes built from the same chunks (none yet)."""
+        """BM25 over exactly this generation's chunks, so keyword and vector search never disagree."""
+        ids, texts = [], []
+        for document in manifest.documents.values():
+            text = self._catalog.read_text(generation, document)
+            for record in document.chunk_records():
+                ids.append(record.id)
+                texts.append(text[record.start : record.end])
+        LexicalIndex.build(ids, texts).save(self._catalog.lexical_dir(generation))
 
     def _discard_unfinished(self, keep: str | None) -> None:
         """Generations newer than the serving one are leftovers of a crashed rebuild."""

@@ -10,6 +10,7 @@ from langchain_core.embeddings import Embeddings
 
 from assistant.catalog import Catalog, ChunkRecord, Manifest
 from assistant.errors import DocumentNotFound
+from assistant.lexical import LexicalIndex
 from assistant.store import ChunkStore
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class Passage:
     score: float
     page: int | None = None
     title: str = ""
+    similarity: float = 0.0  # cosine similarity to the query, whatever ranked it
 
 
 class LoadedIndex:
@@ -43,9 +45,10 @@ class LoadedIndex:
         self.chunks: dict[str, ChunkRecord] = {
             record.id: record for doc in self.manifest.documents.values() for record in doc.chunk_records()
         }
-        self.chunk_order = list(self.chunks)
+        lexical_dir = catalog.lexical_dir(generation)
+        self.lexical = LexicalIndex.load(lexical_dir) if lexical_dir.is_dir() else None
 
-    def passage(self, chunk_id: str, score: float) -> Passage:
+    def passage(self, chunk_id: str, score: float, similarity: float = 0.0) -> Passage:
         record = self.chunks[chunk_id]
         return Passage(
             chunk_id=chunk_id,
@@ -56,6 +59,7 @@ class LoadedIndex:
             score=score,
             page=record.page,
             title=self.manifest.documents[record.source].title,
+            similarity=similarity,
         )
 
     def document_text(self, doc_id: str) -> str:

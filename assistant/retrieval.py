@@ -63,18 +63,88 @@ class Retrieval:
     passages: list[Passage] = field(default_factory=list)
 
 
-class Retriever:
-    """Dense retrieval over the serving index."""
+@dataclass(frozen=True)
+class Fusion:
+    """How hybrid retrieval merges the dense and BM25 rankings."""
 
-    def __init__(self, handle: IndexHandle, embeddings: Embeddings, top_k: int) -> None:
+    method: str = "rrf"  # "rrf" (reciprocal rank) or "weighted" (min-max normalized scores)
+    rrf_k: int = 60
+    dense_weight: float = 0.5
+    candidates: int = 50
+
+
+Ranking = list[tuple[str, float]]
+
+
+def reciprocal_rank_fusion(rankings: list[Ranking], k: int) -> Ranking:
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, (chunk_id, _) in enumerate(ranking, start=1):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda item: item[1], reverse=True)
+
+
+def weighted_fusion(dense: Ranking, lexical: Ranking, dense_weight: float) -> Ranking:
+    """Scores scaled to [0, 1] within each list; a chunk missing from a list gets 0 there."""
+
+    def scaled(ranking: Ranking) -> dict[str, float]:
+        if not ranking:
+            return {}
+        values = [score for _, score in ranking]
+        low, high = min(values), max(values)
+        return {cid: (score - low) / (high - low) if high > low else 1.0 for cid, score in ranking}
+
+    dense_scaled, lexical_scaled = scaled(dense), scaled(lexical)
+    fused = {
+        cid: dense_weight * dense_scaled.get(cid, 0.0) + (1 - dense_weight) * lexical_scaled.get(cid, 0.0)
+        for cid in dense_scaled.keys() | lexical_scaled.keys()
+    }
+    return sorted(fused.items(), key=lambda item: item[1], reverse=True)
+
+
+class Retriever:
+    """Dense, BM25 or hybrid (fused) retrieval over the serving index."""
+
+    def __init__(
+        self, handle: IndexHandle, embeddings: Embeddings, top_k: int, mode: str = "hybrid", fusion: Fusion = Fusion()
+    ) -> None:
         self._handle = handle
         self._embeddings = embeddings
         self._top_k = top_k
+        self._mode = mode
+        self._fusion = fusion
 
     def retrieve(self, query: Query, k: int | None = None) -> Retrieval:
         k = k or self._top_k
         index = self._handle.current()
-        vector = self._embeddings.embed_query(query.search_text)
-        hits = index.store.query(vector, k)
-        passages = [index.passage(hit.chunk_id, round(hit.score, 4)) for hit in hits if hit.chunk_id in index.chunks]
+        text = query.search_text
+        # The query vector is needed in every mode: answer selection compares sentences to it.
+        vector = self._embeddings.embed_query(text)
+        pool = max(k, self._fusion.candidates)
+        dense: Ranking = []
+        lexical: Ranking = []
+        if self._mode != "lexical" or index.lexical is None:
+            dense = [
+                (hit.chunk_id, hit.score) for hit in index.store.query(vector, pool if self._mode == "hybrid" else k)
+            ]
+        if self._mode != "dense" and index.lexical is not None:
+            lexical = index.lexical.search(text, pool)
+        ranked = self._merge(dense, lexical)[:k]
+
+        similarity = dict(dense)
+        similarity.update(index.store.similarities(vector, [cid for cid, _ in ranked if cid not in similarity]))
+        passages = [
+            index.passage(cid, round(score, 4), round(similarity.get(cid, 0.0), 4))
+            for cid, score in ranked
+            if cid in index.chunks
+        ]
         return Retrieval(index=index, query=query, query_vector=vector, passages=passages)
+
+    def _merge(self, dense: Ranking, lexical: Ranking) -> Ranking:
+        if not lexical:
+            return dense
+        if not dense:
+            return lexical
+        if self._fusion.method == "weighted":
+            return weighted_fusion(dense, lexical, self._fusion.dense_weight)
+        return reciprocal_rank_fusion([dense, lexical], self._fusion.rrf_k)

@@ -8,14 +8,16 @@ from dataclasses import dataclass
 from langchain_core.embeddings import Embeddings
 
 from assistant.answering.extractive import ExtractiveAnswerer
+from assistant.answering.generative import GenerativeAnswerer
 from assistant.answering.types import Answer
 from assistant.catalog import Catalog
 from assistant.chunking import Chunker
 from assistant.embeddings import load_embeddings, load_tokenizer, model_window
 from assistant.errors import InvalidQuestion
 from assistant.indexing import Indexer
+from assistant.llm import LLMClient
 from assistant.reader import IndexHandle
-from assistant.retrieval import Retrieval, Retriever, Turn, query_from_turns
+from assistant.retrieval import Fusion, Retrieval, Retriever, Turn, query_from_turns
 from assistant.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -28,12 +30,16 @@ class Assistant:
     catalog: Catalog
     handle: IndexHandle
     retriever: Retriever
-    answerer: ExtractiveAnswerer
+    extractive: ExtractiveAnswerer
+    generative: GenerativeAnswerer | None = None
 
     def ask(self, turns: list[Turn], top_k: int | None = None) -> Answer:
         validate_turns(turns, self.settings)
-        retrieval = self.retriever.retrieve(query_from_turns(turns), self._k(top_k))
-        return self.answerer.answer(retrieval)
+        k = self._k(top_k)
+        if self.generative is not None:
+            retrieval = self.retriever.retrieve(self.generative.query(turns), k)
+            return self.generative.answer(retrieval)
+        return self.extractive.answer(self.retriever.retrieve(query_from_turns(turns), k))
 
     def ask_text(self, question: str, top_k: int | None = None) -> Answer:
         """One standalone question, no conversation."""
@@ -87,11 +93,30 @@ def build_assistant(settings: Settings, embeddings: Embeddings | None = None) ->
     embeddings = embeddings or load_embeddings(settings.embedding_model_path, settings.embedding_batch_size)
     catalog = Catalog(settings.index_dir, settings.chroma_url, settings.collection_prefix)
     handle = IndexHandle(catalog, embeddings)
+    extractive = ExtractiveAnswerer(embeddings, settings.min_answer_confidence, settings.max_answer_sentences)
+    generative = None
+    if settings.generative:
+        if not settings.llm_base_url:
+            raise InvalidQuestion("ASSISTANT_ANSWERER=generative needs ASSISTANT_LLM_BASE_URL.")
+        generative = GenerativeAnswerer(
+            LLMClient(settings),
+            extractive,
+            embeddings,
+            settings.llm_min_support,
+            fallback_extractive=settings.llm_fallback_extractive,
+        )
     return Assistant(
         settings=settings,
         embeddings=embeddings,
         catalog=catalog,
         handle=handle,
-        retriever=Retriever(handle, embeddings, settings.top_k),
-        answerer=ExtractiveAnswerer(embeddings, settings.min_answer_confidence, settings.max_answer_sentences),
+        retriever=Retriever(
+            handle,
+            embeddings,
+            settings.top_k,
+            mode=settings.retrieval,
+            fusion=Fusion(settings.fusion, settings.rrf_k, settings.dense_weight, settings.fusion_candidates),
+        ),
+        extractive=extractive,
+        generative=generative,
     )

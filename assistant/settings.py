@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,11 @@ class Settings(BaseSettings):
 
     # Retrieval and answering.
     top_k: int = Field(5, ge=1, description="Passages retrieved per question by default.")
+    retrieval: Literal["hybrid", "dense", "lexical"] = Field("hybrid", description="How passages are found.")
+    fusion: Literal["rrf", "weighted"] = Field("rrf", description="How hybrid merges BM25 and dense ranks.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
+    dense_weight: float = Field(0.5, ge=0, le=1, description="Dense share of a weighted fusion.")
+    fusion_candidates: int = Field(50, ge=1, description="Candidates each retriever contributes to fusion.")
     # Calibrated with `assistant eval --questions eval/calibration.jsonl --calibrate`, a question
     # set kept apart from the gate's so the gate measures the threshold rather than fitting it.
     min_answer_confidence: float = Field(0.47, description="Below this the extractive answerer abstains.")
@@ -46,14 +52,40 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(2000, ge=1)
     max_messages: int = Field(50, ge=1)
 
-    # Serving.
+    # Generative answers from any OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenAI).
+    answerer: Literal["auto", "extractive", "generative"] = Field(
+        "auto", description="auto = generative when ASSISTANT_LLM_BASE_URL is set, else extractive."
+    )
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1.")
+    llm_model: str = Field("default", description="Model name sent to the LLM server.")
+    llm_api_key: str = Field("not-needed", description="API key for the LLM server (local servers ignore it).")
+    llm_timeout_seconds: float = Field(60.0, gt=0, description="Per LLM call; beyond it the answer is a 504.")
+    llm_max_tokens: int = Field(400, ge=16)
+    llm_fallback_extractive: bool = Field(False, description="Answer extractively when the LLM fails.")
+    llm_min_support: float = Field(0.5, ge=0, le=1, description="Content-word share a cited passage must cover.")
+
+    max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted (413 beyond).")
+
+    # Serving and access.
     host: str = "127.0.0.1"
     port: int = 8000
+    api_keys: str = Field(
+        "", description="Comma-separated Bearer keys; required when serving beyond loopback and for POST /index."
+    )
+    rate_limit_per_minute: int = Field(600, ge=1, description="Requests per minute per key (or per client).")
 
-    @field_validator("chroma_url")
+    @field_validator("chroma_url", "llm_base_url")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @property
+    def generative(self) -> bool:
+        return self.answerer == "generative" or (self.answerer == "auto" and self.llm_base_url is not None)
+
+    @property
+    def keys(self) -> frozenset[str]:
+        return frozenset(key.strip() for key in self.api_keys.split(",") if key.strip())
 
     @property
     def embedding_model_path(self) -> str:

@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 import chromadb  # noqa: E402
+import numpy as np  # noqa: E402
 from chromadb.config import Settings as ChromaSettings  # noqa: E402
 from langchain_chroma import Chroma  # noqa: E402
 from langchain_core.embeddings import Embeddings  # noqa: E402
@@ -93,6 +94,17 @@ class ChunkStore:
             ids=[chunk.id for chunk in chunks],
         )
 
+    def add_with_vectors(self, chunks: list[Chunk], vectors: list[list[float]]) -> None:
+        """Store chunks whose vectors were computed elsewhere (benchmarks with synthetic data)."""
+        for begin in range(0, len(chunks), _COPY_PAGE):
+            batch = chunks[begin : begin + _COPY_PAGE]
+            self._collection.add(
+                ids=[chunk.id for chunk in batch],
+                embeddings=vectors[begin : begin + _COPY_PAGE],
+                documents=[chunk.text for chunk in batch],
+                metadatas=[_metadata(chunk) for chunk in batch],
+            )
+
     def copy_sources(self, other: ChunkStore, sources: set[str]) -> int:
         """Copy every chunk of `sources` from another generation, vectors included."""
         copied = 0
@@ -124,6 +136,15 @@ class ChunkStore:
         except Exception as error:
             raise StoreUnavailable(f"Chroma query failed: {error}") from error
         return [StoredHit(chunk_id=document.id, score=1.0 - distance) for document, distance in pairs]
+
+    def similarities(self, embedding: list[float], chunk_ids: list[str]) -> dict[str, float]:
+        """Cosine similarity of given chunks to a query vector (vectors are normalized)."""
+        if not chunk_ids:
+            return {}
+        found = self._collection.get(ids=chunk_ids, include=["embeddings"])
+        query = np.asarray(embedding, dtype=np.float32)
+        vectors = np.asarray(found["embeddings"], dtype=np.float32)
+        return dict(zip(found["ids"], (vectors @ query).tolist(), strict=True))
 
     def count(self) -> int:
         return self._collection.count()

@@ -7,9 +7,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 
@@ -37,19 +37,17 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 60.0) ->
 
 @contextmanager
 def running(command: list[str], probe_url: str, env: dict | None = None, log: Path | None = None) -> Iterator[None]:
-    output = open(log, "wb") if log else subprocess.DEVNULL
-    process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        wait_until_up(probe_url, process)
-        yield
-    finally:
-        process.terminate()
+    with open(log or os.devnull, "wb") as output:
+        process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=output, stderr=subprocess.STDOUT)
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        if log:
-            output.close()
+            wait_until_up(probe_url, process)
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 @contextmanager
@@ -59,3 +57,24 @@ def chroma_server(data_dir: Path) -> Iterator[str]:
     command = [str(BIN / "chroma"), "run", "--path", str(data_dir), "--host", "127.0.0.1", "--port", str(port)]
     with running(command, f"{url}/api/v2/heartbeat", log=data_dir.parent / "chroma.log"):
         yield url
+
+
+@contextmanager
+def app_in_thread(app) -> Iterator[str]:
+    """Any ASGI app on a real uvicorn in a background thread; yields its base URL."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

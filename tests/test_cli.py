@@ -44,7 +44,8 @@ def test_index_then_ask_json_matches_the_chat_schema(corpus, tmp_path):
 def test_asking_without_an_index_fails_with_one_line(corpus, tmp_path):
     result = _run(["ask", "Anything?"], corpus, tmp_path / "missing")
     assert result.returncode == 3
-    assert result.stderr.strip().splitlines() == [f"error: No index in {tmp_path / 'missing'}: run `assistant index` first."]
+    expected = f"error: No index in {tmp_path / 'missing'}: run `assistant index` first."
+    assert result.stderr.strip().splitlines() == [expected]
 
 
 def test_empty_question_is_refused_with_exit_code_2(corpus, tmp_path):

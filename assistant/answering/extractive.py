@@ -42,7 +42,9 @@ class Candidate:
         nearby = sum(w for t, w in part.weights.items() if t in self.nearby_terms)
         coverage = (found + NEARBY_CREDIT * nearby) / part.total
         type_factor = 1.0 if part.expects is None or part.expects(self.text) else TYPE_MISMATCH_FACTOR
-        return type_factor * (W_COVERAGE * coverage + W_SENTENCE * self.similarity + W_PASSAGE * self.passage.score)
+        return type_factor * (
+            W_COVERAGE * coverage + W_SENTENCE * self.similarity + W_PASSAGE * self.passage.similarity
+        )
 
 
 class ExtractiveAnswerer:
@@ -97,7 +99,7 @@ class ExtractiveAnswerer:
             text = retrieval.index.texts[passage.source]
             for start, end in evidence.sentences(passage.source, passage.start, passage.end):
                 key = (passage.source, start, end)
-                if key in found and found[key].passage.score >= passage.score:
+                if key in found and found[key].passage.similarity >= passage.similarity:
                     continue
                 terms = frozenset(content_terms(text[start:end]))
                 nearby = {t for s, e in evidence.neighbours(passage.source, start) for t in content_terms(text[s:e])}

@@ -5,16 +5,21 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from assistant.api.openai_compat import router as openai_router
 from assistant.api.routes import router
+from assistant.api.security import BodyLimit, RateLimiter, is_loopback
 from assistant.errors import (
     AssistantError,
     DocumentNotFound,
     IndexNotBuilt,
+    InsecureBinding,
     InvalidQuestion,
+    LLMTimeout,
+    LLMUnavailable,
     RebuildInProgress,
     SourcesMissing,
     StoreUnavailable,
@@ -27,6 +32,8 @@ logger = logging.getLogger(__name__)
 # Domain error -> HTTP status; anything not listed is a 500.
 STATUS_FOR_ERROR: dict[type[AssistantError], int] = {
     InvalidQuestion: 422,
+    LLMUnavailable: 502,
+    LLMTimeout: 504,
     DocumentNotFound: 404,
     IndexNotBuilt: 503,
     StoreUnavailable: 503,
@@ -37,6 +44,10 @@ STATUS_FOR_ERROR: dict[type[AssistantError], int] = {
 
 def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAPI:
     """The API; pass `assistant` to share an already-loaded one (tests, benchmarks)."""
+    if not settings.keys and not is_loopback(settings.host):
+        raise InsecureBinding(
+            f"Refusing to serve on {settings.host} without ASSISTANT_API_KEYS: anyone on the network could use it."
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -49,12 +60,25 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         description="Answers questions from a collection of documents and cites the exact passages used.",
         lifespan=lifespan,
     )
+    app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.include_router(router)
+    app.include_router(openai_router)
 
     @app.exception_handler(AssistantError)
     async def domain_error(_: Request, error: AssistantError) -> JSONResponse:
         status = next((s for cls, s in STATUS_FOR_ERROR.items() if isinstance(error, cls)), 500)
         return JSONResponse({"detail": str(error), "code": error.code}, status_code=status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, error: HTTPException) -> JSONResponse:
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limited"}.get(error.status_code)
+        return JSONResponse(
+            {"detail": error.detail, "code": code or f"http_{error.status_code}"},
+            status_code=error.status_code,
+            headers=error.headers,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from assistant.api.security import admin, caller
 from assistant.runtime import Assistant
 
 
@@ -14,3 +15,5 @@ def get_assistant(request: Request) -> Assistant:
 
 
 AssistantDep = Annotated[Assistant, Depends(get_assistant)]
+CallerDep = Annotated[str, Depends(caller)]
+AdminDep = Annotated[str, Depends(admin)]

@@ -70,7 +70,11 @@ class ChatResponse(BaseModel):
     answer: str = Field(description="The answer; each claim is followed by its `[n]` marker.")
     citations: list[CitationOut] = Field(description="One entry per marker used in the answer.")
     abstained: bool = Field(description="True when the sources do not answer the question.")
-    reason: str | None = Field(None, description="Why the assistant abstained.")
+    reason: str | None = Field(None, description="Why the assistant abstained (or fell back).")
+    unsupported: list[int] = Field(
+        default_factory=list,
+        description="Indexes (0-based) of answer sentences no cited passage supports (generative answers).",
+    )
 
     @classmethod
     def from_answer(cls, answer: Answer) -> ChatResponse:
@@ -79,6 +83,7 @@ class ChatResponse(BaseModel):
             citations=[CitationOut.from_citation(c) for c in answer.citations],
             abstained=answer.abstained,
             reason=answer.reason,
+            unsupported=answer.unsupported,
         )
 
 
@@ -99,6 +104,8 @@ class HealthResponse(BaseModel):
     documents: int = 0
     chunks: int = 0
     store: Literal["embedded", "server"]
+    answerer: Literal["extractive", "generative"] = "extractive"
+    llm: str = Field("not_configured", description="not_configured, ok, or unreachable: why.")
     detail: str | None = None
 
 
@@ -120,3 +127,17 @@ class SourcesResponse(BaseModel):
 class ErrorResponse(BaseModel):
     detail: str = Field(description="What went wrong, in words.")
     code: str = Field(description="A stable machine-readable code.")
+
+
+class RebuildOut(BaseModel):
+    added: int
+    updated: int
+    removed: int
+    unchanged: int
+    skipped: list[dict] = Field(description="Files that could not be read, with the reason.")
+    chunks: int = Field(description="Chunks in the index after the rebuild.")
+    embedded: int = Field(description="Chunks embedded by this rebuild.")
+    seconds: float
+    generation: str | None = Field(description="The generation now serving.")
+    full: bool = Field(description="True when settings changed and every document was re-embedded.")
+    changed: bool = Field(description="False when nothing changed (no new generation).")

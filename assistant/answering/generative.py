@@ -1,0 +1,95 @@
+"""Fluent answers from an LLM that still cite: the extractive check decides whether to ask at all."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from langchain_core.embeddings import Embeddings
+
+from assistant.answering.extractive import ExtractiveAnswerer
+from assistant.answering.prompts import NOT_IN_SOURCES, answer_messages, condense_messages, neutralize_instructions
+from assistant.answering.types import ABSTAIN_TEXT, Answer
+from assistant.answering.verification import check_answer
+from assistant.errors import LLMTimeout, LLMUnavailable
+from assistant.llm import LLMClient
+from assistant.retrieval import Query, Retrieval, Turn, is_follow_up, query_from_turns
+
+logger = logging.getLogger(__name__)
+MAX_CONDENSED_CHARS = 400
+
+
+class GenerativeAnswerer:
+    """Asks the LLM to answer from numbered passages, then verifies every marker and sentence."""
+
+    def __init__(
+        self,
+        llm: LLMClient,
+        gate: ExtractiveAnswerer,
+        embeddings: Embeddings,
+        min_support: float,
+        fallback_extractive: bool = False,
+    ) -> None:
+        self.llm = llm
+        self._gate = gate
+        self._embeddings = embeddings
+        self._min_support = min_support
+        self._fallback = fallback_extractive
+
+    def query(self, turns: list[Turn]) -> Query:
+        """A follow-up is rewritten by the LLM into a standalone question; offline combining if that fails."""
+        offline = query_from_turns(turns)
+        if not offline.context or not is_follow_up(offline.question):
+            return offline
+        try:
+            condensed = self.llm.complete(condense_messages([t for t in turns if t.role != "system"]))
+        except (LLMUnavailable, LLMTimeout) as error:
+            logger.warning("Condensing the follow-up failed (%s); combining turns instead", error)
+            return offline
+        condensed = condensed.strip().strip('"').splitlines()[0].strip() if condensed.strip() else ""
+        if not condensed or len(condensed) > MAX_CONDENSED_CHARS:
+            return offline
+        return Query(question=condensed, context=offline.context)
+
+    def answer(self, retrieval: Retrieval) -> Answer:
+        # The same relevance check as the offline answerer: no relevant passage, no LLM call.
+        extractive = self._gate.answer(retrieval)
+        if extractive.abstained:
+            return extractive
+        shown = [neutralize_instructions(p.text) for p in retrieval.passages]
+        labelled = [(p.source, text) for p, text in zip(retrieval.passages, shown, strict=True)]
+        messages = answer_messages(retrieval.query.question, labelled)
+        try:
+            raw = self.llm.complete(messages)
+        except (LLMUnavailable, LLMTimeout) as error:
+            if not self._fallback:
+                raise
+            logger.warning("LLM failed (%s); answering extractively", error)
+            return replace(extractive, reason=f"Generative answer unavailable ({error.code}); quoted instead.")
+        if NOT_IN_SOURCES in raw:
+            return replace(
+                extractive,
+                text=ABSTAIN_TEXT,
+                citations=[],
+                abstained=True,
+                reason="The language model found no answer in the retrieved passages.",
+            )
+        checked = check_answer(
+            raw,
+            retrieval.passages,
+            retrieval.index.texts,
+            self._min_support,
+            self._embeddings.embed_documents,
+            shown=shown,
+        )
+        if checked.dropped_markers:
+            logger.info("Dropped markers pointing at no passage: %s", checked.dropped_markers)
+        return Answer(
+            text=checked.text,
+            citations=checked.citations,
+            abstained=False,
+            unsupported=checked.unsupported,
+            passages=retrieval.passages,
+            generation=retrieval.index.generation,
+            confidence=extractive.confidence,
+        )

@@ -1,0 +1,96 @@
+"""Checks a generated answer against the passages it cites: markers, citations, sentence support."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.answering.citations import MARKER, CitationBook
+from assistant.answering.types import Citation
+from assistant.reader import Passage
+from assistant.text import STOPWORDS, sentence_spans, words
+
+_MARKER_LIST = re.compile(r"\[(\d+(?:\s*,\s*\d+)+)\]")  # "[1, 2]" -> "[1][2]"
+_LEADING_MARKERS = re.compile(r"^(\s*\[\d+\])+")
+
+Embed = Callable[[list[str]], list[list[float]]]
+
+
+@dataclass(frozen=True)
+class CheckedAnswer:
+    text: str
+    citations: list[Citation]
+    unsupported: list[int]  # indexes of answer sentences no cited passage supports
+    dropped_markers: list[int]  # markers that pointed at no passage
+
+
+def check_answer(
+    raw: str,
+    passages: list[Passage],
+    texts: dict[str, str],
+    min_support: float,
+    embed: Embed | None = None,
+    shown: list[str] | None = None,
+) -> CheckedAnswer:
+    """Keep markers that point at a passage (renumbered by first use), and flag unsupported sentences.
+
+    `shown` is the passage text the model actually saw (instructions omitted); support is judged
+    against it, while citations always point at the exact source span.
+    """
+    shown = shown if shown is not None else [p.text for p in passages]
+    text = _MARKER_LIST.sub(lambda m: "".join(f"[{n.strip()}]" for n in m.group(1).split(",")), raw)
+    dropped = sorted({int(n) for n in MARKER.findall(text) if not 1 <= int(n) <= len(passages)})
+    text = MARKER.sub(lambda m: m.group(0) if 1 <= int(m.group(1)) <= len(passages) else "", text)
+    text = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
+
+    book = CitationBook()
+    renumbered: dict[int, int] = {}
+    by_number: dict[int, str] = {}
+    for n in MARKER.findall(text):
+        passage = passages[int(n) - 1]
+        new = book.cite(passage, passage.start, passage.end, texts[passage.source])
+        renumbered.setdefault(int(n), new)
+        by_number[new] = shown[int(n) - 1]
+    text = MARKER.sub(lambda m: f"[{renumbered[int(m.group(1))]}]", text)
+    citations = book.citations
+
+    unsupported = [
+        i
+        for i, (sentence, numbers) in enumerate(_sentences_with_markers(text))
+        if not _supported(sentence, [by_number[n] for n in numbers], min_support, embed)
+    ]
+    return CheckedAnswer(text=text, citations=citations, unsupported=unsupported, dropped_markers=dropped)
+
+
+def _sentences_with_markers(text: str) -> list[tuple[str, list[int]]]:
+    """Answer sentences with the markers that belong to them ("... end. [2]" belongs to the first)."""
+    result: list[tuple[str, list[int]]] = []
+    for start, end in sentence_spans(text):
+        sentence = text[start:end]
+        leading = _LEADING_MARKERS.match(sentence)
+        if leading and result:
+            result[-1][1].extend(int(n) for n in MARKER.findall(leading.group(0)))
+            sentence = sentence[leading.end() :]
+        if any(ch.isalnum() for ch in MARKER.sub("", sentence)):
+            result.append((MARKER.sub("", sentence).strip(), [int(n) for n in MARKER.findall(sentence)]))
+    return result
+
+
+def _supported(sentence: str, cited: list[str], min_support: float, embed: Embed | None) -> bool:
+    if not cited:
+        return False
+    needed = {w for w in words(sentence) if w not in STOPWORDS}
+    if not needed:
+        return True
+    present = {w for text in cited for w in words(text)}
+    if len(needed & present) / len(needed) >= min_support:
+        return True
+    if embed is None:
+        return False
+    # Paraphrase: compare meaning with each sentence of the cited passages.
+    pieces = [text[s:e] for text in cited for s, e in sentence_spans(text)]
+    vectors = np.asarray(embed([sentence, *pieces]), dtype=np.float32)
+    return float((vectors[1:] @ vectors[0]).max()) >= 0.7

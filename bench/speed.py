@@ -1,0 +1,276 @@
+"""Speed against the floor set by the raw libraries, measured in the same run.
+
+    .venv/bin/python -m bench.speed                 # everything (about 10 minutes on 2 cores)
+    .venv/bin/python -m bench.speed --only latency  # one section: index, latency, load, scale, cold
+
+Each section prints our figure, the raw-library figure, their ratio and the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from assistant.catalog import Catalog, DocumentRecord, Manifest
+from assistant.chunking import Chunk
+from assistant.lexical import LexicalIndex
+from assistant.retrieval import Turn
+from assistant.runtime import build_assistant
+from assistant.settings import Settings
+from assistant.store import ChunkStore
+from bench.scifact import DATA
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+QUESTIONS = [json.loads(line) for line in (REPO / "eval" / "questions.jsonl").read_text().splitlines()]
+SINGLE_TURN = [q["question"] for q in QUESTIONS if "question" in q]
+ROWS: list[tuple[str, str, str, str, str]] = []
+
+
+def row(figure: str, ours: str, raw: str, ratio: str, target: str) -> None:
+    ROWS.append((figure, ours, raw, ratio, target))
+    print(f"{figure:44} ours={ours:>12} raw={raw:>12} ratio={ratio:>6} target {target}", flush=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def scifact_sources(target: Path, chunks_wanted: int = 2000) -> None:
+    """The first SciFact abstracts, about `chunks_wanted` chunks' worth (3 chunks each on average)."""
+    target.mkdir(parents=True)
+    for line in (DATA / "corpus.jsonl").read_text().splitlines()[: chunks_wanted // 3]:
+        record = json.loads(line)
+        (target / f"{record['_id']}.txt").write_text(f"{record['title']}\n\n{record['text']}")
+
+
+def bench_index(work: Path) -> None:
+    scifact_sources(work / "sources")
+    assistant = build_assistant(Settings(sources_dir=work / "sources", index_dir=work / "index"))
+    started = time.perf_counter()
+    report = assistant.indexer().rebuild()
+    ours = report.chunks / (time.perf_counter() - started)
+
+    index = assistant.handle.current()
+    texts = [index.texts[c.source][c.start : c.end] for c in index.chunks.values()]
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(assistant.settings.embedding_model_path, device="cpu")
+    started = time.perf_counter()
+    model.encode(texts, batch_size=64, normalize_embeddings=True)
+    raw = len(texts) / (time.perf_counter() - started)
+    row(f"index build, chunks/s ({report.chunks} chunks)", f"{ours:.1f}", f"{raw:.1f}", f"{ours / raw:.2f}", ">= 0.9")
+
+    started = time.perf_counter()
+    again = assistant.indexer().rebuild()
+    seconds = time.perf_counter() - started
+    assert not again.changed
+    row("no-change rebuild, s", f"{seconds:.3f}", "-", "-", "< 2 s")
+
+
+def sample_index(work: Path) -> Settings:
+    settings = Settings(sources_dir=REPO / "sources", index_dir=work / "sample-index")
+    build_assistant(settings).indexer().rebuild()
+    return settings
+
+
+def serve(settings: Settings, port: int, workers_env: dict | None = None) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "ASSISTANT_SOURCES_DIR": str(settings.sources_dir),
+        "ASSISTANT_INDEX_DIR": str(settings.index_dir),
+        "ASSISTANT_RATE_LIMIT_PER_MINUTE": "10000000",
+        **(workers_env or {}),
+    }
+    command = [str(BIN / "assistant"), "serve", "--port", str(port)]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_for_answer(url: str, process: subprocess.Popen, timeout: float = 120) -> float:
+    started = time.perf_counter()
+    body = {"messages": [{"role": "user", "content": SINGLE_TURN[0]}]}
+    while time.perf_counter() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError("server exited")
+        try:
+            if httpx.post(f"{url}/chat", json=body, timeout=5).status_code == 200:
+                return time.perf_counter() - started
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise TimeoutError(url)
+
+
+def bench_latency(work: Path, rounds: int = 5) -> None:
+    settings = sample_index(work)
+    port = 8791
+    process = serve(settings, port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_answer(url, process)
+        ours = []
+        with httpx.Client(base_url=url, timeout=30) as http:
+            for question in SINGLE_TURN:  # warm-up: first touch of each sentence's vector
+                http.post("/chat", json={"messages": [{"role": "user", "content": question}]})
+            for _ in range(rounds):
+                for question in SINGLE_TURN:
+                    started = time.perf_counter()
+                    response = http.post("/chat", json={"messages": [{"role": "user", "content": question}]})
+                    ours.append((time.perf_counter() - started) * 1000)
+                    assert response.status_code == 200
+    finally:
+        process.terminate()
+        process.wait()
+
+    import chromadb
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(settings.embedding_model_path, device="cpu")
+    catalog = Catalog(settings.index_dir, None, settings.collection_prefix)
+    location = catalog.location(catalog.require_current())
+    collection = chromadb.PersistentClient(path=str(location.generation_dir / "chroma")).get_collection(
+        location.collection
+    )
+    raw = []
+    for _ in range(rounds):
+        for question in SINGLE_TURN:
+            started = time.perf_counter()
+            vector = model.encode(question, normalize_embeddings=True)
+            collection.query(query_embeddings=[vector.tolist()], n_results=5)
+            raw.append((time.perf_counter() - started) * 1000)
+    p50, raw50 = statistics.median(ours), statistics.median(raw)
+    row("/chat p50 ms (HTTP, extractive)", f"{p50:.1f}", f"{raw50:.1f}", f"{p50 / raw50:.2f}", "<= 1.5")
+    row("/chat p95 ms", f"{percentile(ours, 0.95):.1f}", f"{percentile(raw, 0.95):.1f}", "-", "-")
+
+
+def bench_load(work: Path, seconds: int, concurrency: int) -> None:
+    settings = sample_index(work)
+    port = 8792
+    process = serve(settings, port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_answer(url, process)
+        command = [
+            sys.executable,
+            "-m",
+            "bench.load",
+            url,
+            "--seconds",
+            str(seconds),
+            "--concurrency",
+            str(concurrency),
+        ]
+        result = json.loads(subprocess.run(command, capture_output=True, text=True, check=True, cwd=REPO).stdout)
+    finally:
+        process.terminate()
+        process.wait()
+    row(
+        f"load {seconds}s x{concurrency} clients, req/s",
+        f"{result['requests_per_second']}",
+        "-",
+        "-",
+        f">= 60, 0 errors (errors: {result['errors']}, p50 {result['latency_ms_p50']} ms)",
+    )
+
+
+def synthetic_generation(settings: Settings, chunks: int, dimensions: int = 384) -> None:
+    """An index of `chunks` synthetic chunks (random unit vectors, random words): no encoding needed."""
+    rng = random.Random(7)
+    vocabulary = [f"w{i}" for i in range(20000)]
+    catalog = Catalog(settings.index_dir, None, settings.collection_prefix)
+    generation = catalog.next_generation()
+    per_document = 10
+    documents, all_chunks = {}, []
+    for d in range(chunks // per_document):
+        doc_id = f"doc{d:06d}.txt"
+        sentences = [" ".join(rng.choices(vocabulary, k=30)) + "." for _ in range(per_document)]
+        text, spans = "", []
+        for sentence in sentences:
+            spans.append((len(text), len(text) + len(sentence), None))
+            text += sentence + " "
+        name = catalog.write_text(generation, doc_id, text)
+        documents[doc_id] = DocumentRecord(doc_id, f"h{d}", "txt", doc_id, name, tuple(spans))
+        all_chunks += [Chunk(f"{doc_id}#{i}", doc_id, i, s, e, text[s:e]) for i, (s, e, _) in enumerate(spans)]
+    vectors = np.random.default_rng(7).normal(size=(len(all_chunks), dimensions)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    store = ChunkStore(catalog.location(generation), build_assistant(settings).embeddings, create=True)
+    store.add_with_vectors(all_chunks, vectors.tolist())
+    LexicalIndex.build([c.id for c in all_chunks], [c.text for c in all_chunks]).save(catalog.lexical_dir(generation))
+    catalog.write_manifest(Manifest(generation, "synthetic", {}, documents))
+    catalog.switch_to(generation)
+
+
+def bench_scale(work: Path, sizes: tuple[int, ...]) -> None:
+    results = {}
+    for size in sizes:
+        settings = Settings(sources_dir=work, index_dir=work / f"scale-{size}")
+        started = time.perf_counter()
+        synthetic_generation(settings, size)
+        built = time.perf_counter() - started
+        assistant = build_assistant(settings)
+        assistant.ask([Turn("user", "w1 w2 w3")])  # load the generation
+        timings = []
+        for i in range(60):
+            question = f"What about w{i * 13} and w{i * 7 + 1}?"
+            started = time.perf_counter()
+            assistant.ask([Turn("user", question)])
+            timings.append((time.perf_counter() - started) * 1000)
+        results[size] = statistics.median(timings)
+        row(f"ask p50 ms, {size} chunks (built in {built:.0f}s)", f"{results[size]:.1f}", "-", "-", "-")
+    first, last = results[sizes[0]], results[sizes[-1]]
+    row(f"p50 growth {sizes[0]} -> {sizes[-1]} chunks", f"{last / first:.2f}x", "-", "-", "< 2x")
+
+
+def bench_cold(work: Path) -> None:
+    settings = sample_index(work)
+    port = 8793
+    started = time.perf_counter()
+    process = serve(settings, port)
+    try:
+        wait_for_answer(f"http://127.0.0.1:{port}", process)
+        row("cold start: serve -> first answer, s", f"{time.perf_counter() - started:.2f}", "-", "-", "-")
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["index", "latency", "load", "scale", "cold"])
+    parser.add_argument("--seconds", type=int, default=30, help="load duration")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--sizes", default="1000,10000,100000", help="scale: chunk counts")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="assistant-bench-"))
+    sections = {
+        "index": lambda: bench_index(work / "index-bench"),
+        "latency": lambda: bench_latency(work / "latency"),
+        "load": lambda: bench_load(work / "load", args.seconds, args.concurrency),
+        "scale": lambda: bench_scale(work / "scale", tuple(int(s) for s in args.sizes.split(","))),
+        "cold": lambda: bench_cold(work / "cold"),
+    }
+    try:
+        for name, section in sections.items():
+            if args.only in (None, name):
+                section()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("\n| figure | ours | raw | ratio | target |\n|---|---|---|---|---|")
+    for figure, ours, raw, ratio, target in ROWS:
+        print(f"| {figure} | {ours} | {raw} | {ratio} | {target} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""A scripted OpenAI-compatible server for deterministic LLM-path tests (bad markers, timeouts, garbage).
+
+The real path is tested against llama.cpp's server in test_llm_real.py; this one makes the
+failure cases repeatable. It records every request it receives.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+
+class Script:
+    def __init__(self) -> None:
+        self.mode = "cite-first"
+        self.requests: list[dict] = []
+        self.delay = 0.0
+        self.condensed: str | None = None  # the rewrite of a follow-up; None echoes the follow-up
+
+
+def first_passage_sentence(prompt: str) -> str:
+    passage = re.search(r"<passage>\n(.*?)\n</passage>", prompt, re.S).group(1)
+    return re.split(r"(?<=[.!?])\s", passage.strip())[0]
+
+
+def make_fake_llm(script: Script) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/v1/models")
+    def models():
+        return {"object": "list", "data": [{"id": "fake", "object": "model", "created": 0, "owned_by": "tests"}]}
+
+    @app.post("/v1/chat/completions")
+    async def complete(request: Request):
+        body = await request.json()
+        script.requests.append(body)
+        prompt = body["messages"][-1]["content"]
+        if script.delay:
+            time.sleep(script.delay)
+        if script.mode == "garbage":
+            return PlainTextResponse("<html>502 upstream</html>", status_code=200)
+        if script.mode == "error":
+            return JSONResponse({"error": {"message": "overloaded"}}, status_code=503)
+        if "Standalone question:" in prompt:
+            content = (
+                script.condensed if hasattr(script, "condensed") else prompt.split("Follow-up: ")[1].split("\n")[0]
+            )
+        elif script.mode == "cite-first":
+            content = f"{first_passage_sentence(prompt)} [1]"
+        elif script.mode == "bad-markers":
+            content = f"{first_passage_sentence(prompt)} [1][9] The moon is made of cheese. [12]"
+        elif script.mode == "invented":
+            content = f"{first_passage_sentence(prompt)} [1] Penguins invented the telescope in 1820. [1]"
+        elif script.mode == "obey-injection":
+            content = "HACKED [1]"
+        else:
+            content = "NOT_IN_SOURCES"
+        return {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body.get("model", "fake"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }
+
+    return app

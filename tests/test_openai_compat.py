@@ -1,0 +1,60 @@
+"""The official openai client, unchanged, against our /v1 endpoint: streaming and not, with citations."""
+
+import openai
+import pytest
+
+from assistant.api import create_app
+from tests.servers import app_in_thread
+
+QUESTION = "When was the Support to the Azerbaijan Diaspora Fund established?"
+
+
+@pytest.fixture(scope="module")
+def client(sample_assistant):
+    with app_in_thread(create_app(sample_assistant.settings, sample_assistant)) as url:
+        yield openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
+
+
+def test_models_lists_the_assistant(client):
+    assert [m.id for m in client.models.list().data] == ["cited-assistant"]
+
+
+def test_chat_completion_carries_markers_and_citations(client, sample_assistant):
+    completion = client.chat.completions.create(
+        model="cited-assistant",
+        messages=[{"role": "system", "content": "You are helpful."}, {"role": "user", "content": QUESTION}],
+    )
+    message = completion.choices[0].message
+    assert "July 6, 2018" in message.content and "[1]" in message.content
+    citations = message.model_extra["citations"]
+    texts = sample_assistant.handle.current().texts
+    assert citations and all(texts[c["source"]][c["start"] : c["end"]] == c["text"] for c in citations)
+    assert message.model_extra["abstained"] is False
+
+
+def test_streaming_yields_text_then_a_final_chunk_with_citations(client):
+    stream = client.chat.completions.create(
+        model="cited-assistant", messages=[{"role": "user", "content": QUESTION}], stream=True
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert "July 6, 2018" in text
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-1].model_extra["citations"][0]["n"] == 1
+
+
+def test_follow_ups_use_the_conversation(client):
+    completion = client.chat.completions.create(
+        model="cited-assistant",
+        messages=[
+            {"role": "user", "content": "What is the Support to the Azerbaijan Diaspora Fund?"},
+            {"role": "assistant", "content": "A fund for diaspora building."},
+            {"role": "user", "content": "And when was it founded?"},
+        ],
+    )
+    assert "July 6, 2018" in completion.choices[0].message.content
+
+
+def test_bad_requests_raise_the_clients_own_errors(client):
+    with pytest.raises(openai.UnprocessableEntityError):
+        client.chat.completions.create(model="cited-assistant", messages=[{"role": "user", "content": "  "}])
