@@ -15,7 +15,8 @@ export ANONYMIZED_TELEMETRY := False
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	# torch is pinned in pyproject (2.13.0, the CPU wheel); unpinned it pulls a multi-GB CUDA build.
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	# llama-cpp-python (test extra) builds from source: portable flags, no CPU-specific code.
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,llm-test]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(60.0, gt=0, description="Per LLM call; beyond it the answer is a 504.")
     llm_max_tokens: int = Field(400, ge=16)
     llm_fallback_extractive: bool = Field(False, description="Answer extractively when the LLM fails.")
-    llm_min_support: float = Field(0.5, ge=0, le=1, description="Content-word share a cited passage must cover.")
+    llm_min_support: float = Field(0.7, ge=0, le=1, description="Content-word share a cited passage must cover.")
 
     max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted (413 beyond).")
 

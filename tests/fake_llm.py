@@ -23,7 +23,7 @@ class Script:
 
 def first_passage_sentence(prompt: str) -> str:
     passage = re.search(r"<passage>\n(.*?)\n</passage>", prompt, re.S).group(1)
-    return re.split(r"(?<=[.!?])\s", passage.strip())[0]
+    return re.split(r"(?<=[.!?])\s+|\n+", passage.strip())[0]
 
 
 def make_fake_llm(script: Script) -> FastAPI:

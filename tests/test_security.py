@@ -5,6 +5,7 @@ from fastapi.testclient import TestClient
 
 from assistant.api import create_app
 from assistant.errors import InsecureBinding
+from assistant.runtime import build_assistant
 
 QUESTION = {"messages": [{"role": "user", "content": "Where was the first congress held?"}]}
 
@@ -55,7 +56,8 @@ def test_oversized_bodies_get_413(sample_assistant):
 
 def test_too_many_messages_is_a_422(sample_assistant):
     settings = sample_assistant.settings.model_copy(update={"max_messages": 3})
-    with TestClient(create_app(settings, sample_assistant)) as client:
+    assistant = build_assistant(settings, embeddings=sample_assistant.embeddings)
+    with TestClient(create_app(settings, assistant)) as client:
         messages = [{"role": "user", "content": "Hi?"}] * 4
         response = client.post("/chat", json={"messages": messages})
         assert response.status_code == 422 and "limit is 3" in response.json()["detail"]

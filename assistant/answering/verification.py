@@ -65,9 +65,16 @@ def check_answer(
     return CheckedAnswer(text=text, citations=citations, unsupported=unsupported, dropped_markers=dropped)
 
 
+_AFTER_MARKERS = re.compile(r"((?:\[\d+\])+)\s+(?=[A-Z0-9\"“])")
+
+
 def _sentences_with_markers(text: str) -> list[tuple[str, list[int]]]:
-    """Answer sentences with the markers that belong to them ("... end. [2]" belongs to the first)."""
+    """Answer sentences with the markers that belong to them ("... end. [2]" belongs to the first).
+
+    A marker followed by a capital also ends a claim: "Fact one [1] Fact two [2]" is two claims.
+    """
     result: list[tuple[str, list[int]]] = []
+    text = _AFTER_MARKERS.sub(lambda m: m.group(1) + "\n", text)
     for start, end in sentence_spans(text):
         sentence = text[start:end]
         leading = _LEADING_MARKERS.match(sentence)

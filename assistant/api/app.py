@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant.api.openai_compat import router as openai_router
 from assistant.api.routes import router
@@ -43,7 +44,10 @@ STATUS_FOR_ERROR: dict[type[AssistantError], int] = {
 
 
 def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAPI:
-    """The API; pass `assistant` to share an already-loaded one (tests, benchmarks)."""
+    """The API; pass `assistant` to share an already-loaded one (tests, benchmarks).
+
+    Access rules and body limits come from `settings`; answering limits from the assistant's own.
+    """
     if not settings.keys and not is_loopback(settings.host):
         raise InsecureBinding(
             f"Refusing to serve on {settings.host} without ASSISTANT_API_KEYS: anyone on the network could use it."
@@ -71,9 +75,16 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         status = next((s for cls, s in STATUS_FOR_ERROR.items() if isinstance(error, cls)), 500)
         return JSONResponse({"detail": str(error), "code": error.code}, status_code=status)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, error: HTTPException) -> JSONResponse:
-        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limited"}.get(error.status_code)
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {
+            400: "bad_request",
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+            429: "rate_limited",
+        }.get(error.status_code)
         return JSONResponse(
             {"detail": error.detail, "code": code or f"http_{error.status_code}"},
             status_code=error.status_code,

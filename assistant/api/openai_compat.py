@@ -98,7 +98,7 @@ STREAM = {
     200: {
         "description": "A chat.completion, or with `stream: true` chat.completion.chunk events ending in [DONE]; "
         "the last chunk carries `citations`.",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {"text/event-stream": {}},
     }
 }
 

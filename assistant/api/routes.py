@@ -41,7 +41,7 @@ ERRORS = {
 STREAM = {
     200: {
         "description": "The answer (JSON), or with `stream: true` Server-Sent Events.",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {"text/event-stream": {}},
     }
 }
 
@@ -157,8 +157,11 @@ def sources(assistant: AssistantDep, _: CallerDep) -> SourcesResponse:
 
 @router.get(
     "/sources/{doc_id:path}/text",
-    response_class=PlainTextResponse,
-    responses={404: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+    responses={
+        200: {"description": "The document's text.", "content": {"text/plain": {"schema": {"type": "string"}}}},
+        404: {"model": ErrorResponse},
+        **ERRORS,
+    },
 )
 def source_text(doc_id: str, assistant: AssistantDep, _: CallerDep) -> PlainTextResponse:
     """The document's text exactly as indexed: citation offsets point into it."""
