@@ -122,6 +122,9 @@ class Catalog:
     def lexical_dir(self, generation: str) -> Path:
         return self.generation_dir(generation) / "bm25"
 
+    def document_lexical_dir(self, generation: str) -> Path:
+        return self.generation_dir(generation) / "bm25-documents"
+
     def location(self, generation: str) -> StoreLocation:
         return StoreLocation(
             chroma_url=self.chroma_url,

@@ -101,7 +101,9 @@ class Indexer:
         removed = [i for i in previous_docs if i not in sources]
         report = RebuildReport(full=full, generation=previous_name)
 
-        if not full and not changed and not removed:
+        # A generation from before a side index existed is rewritten (vectors copied, not re-embedded).
+        extras_missing = previous_name is not None and not catalog.document_lexical_dir(previous_name).is_dir()
+        if not full and not changed and not removed and not extras_missing:
             report.unchanged = len(unchanged)
             report.skipped = [{"source": s, "reason": r} for s, r in previous.skipped]
             report.chunks = previous.chunk_total
@@ -173,21 +175,26 @@ class Indexer:
         return chunks, skipped
 
     def _embed(self, target: store.ChunkStore, chunks: list[Chunk], progress: Progress | None) -> None:
-        # Batches span documents: many small files embed as fast as one large one.
+        # Batches span documents, and chunks of similar length go together so the model pads
+        # little: many small files embed as fast as one large one.
+        chunks = sorted(chunks, key=lambda chunk: len(chunk.text))
         for begin in range(0, len(chunks), EMBED_BATCH):
             target.add(chunks[begin : begin + EMBED_BATCH])
             if progress:
                 progress(min(begin + EMBED_BATCH, len(chunks)), len(chunks))
 
     def _write_extras(self, generation: str, manifest: Manifest) -> None:
-        """BM25 over exactly this generation's chunks, so keyword and vector search never disagree."""
-        ids, texts = [], []
+        """BM25 over exactly this generation's chunks and documents, so keyword and vector search agree."""
+        ids, texts, document_texts = [], [], []
         for document in manifest.documents.values():
             text = self._catalog.read_text(generation, document)
+            document_texts.append(text)
             for record in document.chunk_records():
                 ids.append(record.id)
                 texts.append(text[record.start : record.end])
         LexicalIndex.build(ids, texts).save(self._catalog.lexical_dir(generation))
+        documents = LexicalIndex.build(list(manifest.documents), document_texts)
+        documents.save(self._catalog.document_lexical_dir(generation))
 
     def _discard_unfinished(self, keep: str | None) -> None:
         """Generations newer than the serving one are leftovers of a crashed rebuild."""

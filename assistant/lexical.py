@@ -19,7 +19,11 @@ def _tokens(texts: list[str]) -> list[list[str]]:
 
 
 class LexicalIndex:
-    """Keyword search that catches exact names, numbers and rare terms dense vectors blur."""
+    """Keyword search that catches exact names, numbers and rare terms dense vectors blur.
+
+    Built over chunks (which passage) and over whole documents (which document is about the
+    query at all); entries are named by id either way.
+    """
 
     def __init__(self, model: bm25s.BM25, chunk_ids: list[str]) -> None:
         self._model = model
@@ -44,12 +48,22 @@ class LexicalIndex:
         model = bm25s.BM25.load(str(directory), show_progress=False) if chunk_ids else bm25s.BM25()
         return cls(model, chunk_ids)
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        """Best chunks for the query's words, with their BM25 scores (only those that match)."""
+    def _scores(self, query: str) -> np.ndarray | None:
         terms = [t for t in _tokens([query])[0] if t in self._model.vocab_dict] if self._chunk_ids else []
-        if not terms:
+        return self._model.get_scores(terms) if terms else None
+
+    def scores(self, query: str) -> dict[str, float]:
+        """Every entry's BM25 score for the query (those that match at all)."""
+        scores = self._scores(query)
+        if scores is None:
+            return {}
+        return {self._chunk_ids[i]: float(scores[i]) for i in np.flatnonzero(scores > 0)}
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Best entries for the query's words, with their BM25 scores (only those that match)."""
+        scores = self._scores(query)
+        if scores is None:
             return []
-        scores = self._model.get_scores(terms)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]

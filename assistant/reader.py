@@ -47,6 +47,8 @@ class LoadedIndex:
         }
         lexical_dir = catalog.lexical_dir(generation)
         self.lexical = LexicalIndex.load(lexical_dir) if lexical_dir.is_dir() else None
+        document_dir = catalog.document_lexical_dir(generation)
+        self.document_lexical = LexicalIndex.load(document_dir) if document_dir.is_dir() else None
 
     def passage(self, chunk_id: str, score: float, similarity: float = 0.0) -> Passage:
         record = self.chunks[chunk_id]

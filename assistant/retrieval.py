@@ -67,9 +67,11 @@ class Retrieval:
 class Fusion:
     """How hybrid retrieval merges the dense and BM25 rankings."""
 
-    method: str = "rrf"  # "rrf" (reciprocal rank) or "weighted" (min-max normalized scores)
+    method: str = "weighted"  # "weighted" (min-max normalized scores) or "rrf" (reciprocal rank)
     rrf_k: int = 60
-    dense_weight: float = 0.5
+    dense_weight: float = 0.45
+    chunk_weight: float = 0.2
+    document_weight: float = 0.35
     candidates: int = 50
 
 
@@ -84,21 +86,19 @@ def reciprocal_rank_fusion(rankings: list[Ranking], k: int) -> Ranking:
     return sorted(scores.items(), key=lambda item: item[1], reverse=True)
 
 
-def weighted_fusion(dense: Ranking, lexical: Ranking, dense_weight: float) -> Ranking:
-    """Scores scaled to [0, 1] within each list; a chunk missing from a list gets 0 there."""
+def _scaled(scores: dict[str, float]) -> dict[str, float]:
+    """Min-max to [0, 1]; all-equal scores carry no information and scale to 0."""
+    if not scores:
+        return {}
+    low, high = min(scores.values()), max(scores.values())
+    return {key: (value - low) / (high - low) if high > low else 0.0 for key, value in scores.items()}
 
-    def scaled(ranking: Ranking) -> dict[str, float]:
-        if not ranking:
-            return {}
-        values = [score for _, score in ranking]
-        low, high = min(values), max(values)
-        return {cid: (score - low) / (high - low) if high > low else 1.0 for cid, score in ranking}
 
-    dense_scaled, lexical_scaled = scaled(dense), scaled(lexical)
-    fused = {
-        cid: dense_weight * dense_scaled.get(cid, 0.0) + (1 - dense_weight) * lexical_scaled.get(cid, 0.0)
-        for cid in dense_scaled.keys() | lexical_scaled.keys()
-    }
+def weighted_fusion(signals: list[tuple[float, dict[str, float]]]) -> Ranking:
+    """Sum of weighted, min-max scaled scores over the union of candidates (missing = 0)."""
+    scaled = [(weight, _scaled(scores)) for weight, scores in signals]
+    candidates = set().union(*(scores.keys() for _, scores in scaled))
+    fused = {cid: sum(weight * scores.get(cid, 0.0) for weight, scores in scaled) for cid in candidates}
     return sorted(fused.items(), key=lambda item: item[1], reverse=True)
 
 
@@ -129,7 +129,7 @@ class Retriever:
             ]
         if self._mode != "dense" and index.lexical is not None:
             lexical = index.lexical.search(text, pool)
-        ranked = self._merge(dense, lexical)[:k]
+        ranked = self._merge(index, text, dense, lexical)[:k]
 
         similarity = dict(dense)
         similarity.update(index.store.similarities(vector, [cid for cid, _ in ranked if cid not in similarity]))
@@ -140,11 +140,21 @@ class Retriever:
         ]
         return Retrieval(index=index, query=query, query_vector=vector, passages=passages)
 
-    def _merge(self, dense: Ranking, lexical: Ranking) -> Ranking:
+    def _merge(self, index: LoadedIndex, text: str, dense: Ranking, lexical: Ranking) -> Ranking:
         if not lexical:
             return dense
         if not dense:
             return lexical
-        if self._fusion.method == "weighted":
-            return weighted_fusion(dense, lexical, self._fusion.dense_weight)
-        return reciprocal_rank_fusion([dense, lexical], self._fusion.rrf_k)
+        if self._fusion.method == "rrf":
+            return reciprocal_rank_fusion([dense, lexical], self._fusion.rrf_k)
+        candidates = {cid for cid, _ in dense} | {cid for cid, _ in lexical}
+        # Which document is about the query at all: BM25 over whole documents, given to each chunk.
+        by_document = index.document_lexical.scores(text) if index.document_lexical else {}
+        document = {cid: by_document.get(index.chunks[cid].source, 0.0) for cid in candidates if cid in index.chunks}
+        return weighted_fusion(
+            [
+                (self._fusion.dense_weight, dict(dense)),
+                (self._fusion.chunk_weight, dict(lexical)),
+                (self._fusion.document_weight, document),
+            ]
+        )
