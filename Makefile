@@ -28,12 +28,12 @@ run: index
 	$(BIN)/assistant serve --host $(HOST) --port $(PORT)
 
 test: install
-	$(BIN)/ruff check assistant tests
+	$(BIN)/ruff check assistant tests bench
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check assistant tests
-	$(BIN)/ruff format --check assistant tests
+	$(BIN)/ruff check assistant tests bench
+	$(BIN)/ruff format --check assistant tests bench
 
 clean:
 	rm -rf index .pytest_cache

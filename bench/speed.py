@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -113,13 +114,22 @@ def wait_for_answer(url: str, process: subprocess.Popen, timeout: float = 120) -
     raise TimeoutError(url)
 
 
-def bench_latency(work: Path, rounds: int = 5) -> None:
-    settings = sample_index(work)
-    port = 8791
+@contextmanager
+def served(settings: Settings, port: int):
+    """`assistant serve` in its own process, answering; yields its URL."""
     process = serve(settings, port)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_answer(url, process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def bench_latency(work: Path, rounds: int = 5) -> None:
+    settings = sample_index(work)
+    with served(settings, 8791) as url:
         ours = []
         with httpx.Client(base_url=url, timeout=30) as http:
             for question in SINGLE_TURN:  # warm-up: first touch of each sentence's vector
@@ -130,9 +140,6 @@ def bench_latency(work: Path, rounds: int = 5) -> None:
                     response = http.post("/chat", json={"messages": [{"role": "user", "content": question}]})
                     ours.append((time.perf_counter() - started) * 1000)
                     assert response.status_code == 200
-    finally:
-        process.terminate()
-        process.wait()
 
     import chromadb
     from sentence_transformers import SentenceTransformer
@@ -157,11 +164,7 @@ def bench_latency(work: Path, rounds: int = 5) -> None:
 
 def bench_load(work: Path, seconds: int, concurrency: int) -> None:
     settings = sample_index(work)
-    port = 8792
-    process = serve(settings, port)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_answer(url, process)
+    with served(settings, 8792) as url:
         command = [
             sys.executable,
             "-m",
@@ -173,9 +176,6 @@ def bench_load(work: Path, seconds: int, concurrency: int) -> None:
             str(concurrency),
         ]
         result = json.loads(subprocess.run(command, capture_output=True, text=True, check=True, cwd=REPO).stdout)
-    finally:
-        process.terminate()
-        process.wait()
     row(
         f"load {seconds}s x{concurrency} clients, req/s",
         f"{result['requests_per_second']}",
@@ -246,15 +246,9 @@ def bench_scale(work: Path, sizes: tuple[int, ...]) -> None:
 
 def bench_cold(work: Path) -> None:
     settings = sample_index(work)
-    port = 8793
     started = time.perf_counter()
-    process = serve(settings, port)
-    try:
-        wait_for_answer(f"http://127.0.0.1:{port}", process)
+    with served(settings, 8793):
         row("cold start: serve -> first answer, s", f"{time.perf_counter() - started:.2f}", "-", "-", "-")
-    finally:
-        process.terminate()
-        process.wait()
 
 
 def main() -> None:

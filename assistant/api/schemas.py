@@ -37,7 +37,8 @@ class PassageOut(BaseModel):
     page: int | None = Field(None, description="1-based page, for PDF documents.")
 
     @classmethod
-    def from_passage(cls, passage: Passage) -> PassageOut:
+    def from_passage(cls, passage: Passage | Citation, **extra) -> PassageOut:
+        """From a retrieved Passage or a Citation: both carry the same span fields."""
         return cls(
             source=passage.source,
             chunk_id=passage.chunk_id,
@@ -46,6 +47,7 @@ class PassageOut(BaseModel):
             text=passage.text,
             score=passage.score,
             page=passage.page,
+            **extra,
         )
 
 
@@ -54,16 +56,7 @@ class CitationOut(PassageOut):
 
     @classmethod
     def from_citation(cls, citation: Citation) -> CitationOut:
-        return cls(
-            n=citation.n,
-            source=citation.source,
-            chunk_id=citation.chunk_id,
-            start=citation.start,
-            end=citation.end,
-            text=citation.text,
-            score=citation.score,
-            page=citation.page,
-        )
+        return cls.from_passage(citation, n=citation.n)
 
 
 class ChatResponse(BaseModel):
