@@ -118,12 +118,14 @@ class Indexer:
         if unchanged:
             old_store = store.ChunkStore(catalog.location(previous_name), self._embeddings, create=False)
             new_store.copy_sources(old_store, set(unchanged))
+            old_store.close()
             for doc_id in unchanged:
                 catalog.carry_text(previous_name, generation, previous_docs[doc_id])
                 documents[doc_id] = previous_docs[doc_id]
 
         chunks, skipped = self._load_and_chunk([sources[i] for i in changed], generation, documents)
         self._embed(new_store, chunks, progress)
+        new_store.close()
 
         manifest = Manifest(
             generation=generation,

@@ -80,6 +80,7 @@ class IndexHandle:
         self._lock = threading.Lock()
         self._loaded: LoadedIndex | None = None
         self._stamp: tuple[int, int] | None = None
+        self._retired: LoadedIndex | None = None
 
     @property
     def catalog(self) -> Catalog:
@@ -95,6 +96,11 @@ class IndexHandle:
                 generation = self._catalog.require_current()
                 if self._loaded is None or self._loaded.generation != generation:
                     logger.info("Serving index generation %s", generation)
+                    # Requests last milliseconds and rebuilds seconds: the generation before the
+                    # one just replaced has no request left on it, so its Chroma client can go.
+                    if self._retired is not None:
+                        self._retired.store.close()
+                    self._retired = self._loaded
                     self._loaded = LoadedIndex(self._catalog, generation, self._embeddings)
                 self._stamp = stamp
             return self._loaded

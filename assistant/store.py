@@ -160,6 +160,13 @@ class ChunkStore:
             for meta in page["metadatas"]:
                 counts[meta["source"]] = counts.get(meta["source"], 0) + 1
 
+    def close(self) -> None:
+        """Release the client (SQLite handles, HNSW caches); Chroma frees them with the last user."""
+        try:
+            self._client.close()
+        except Exception as error:  # noqa: BLE001 - closing what is already gone is fine
+            logger.debug("Closing Chroma client for %s: %s", self.location.collection, error)
+
     def heartbeat(self) -> None:
         try:
             self._client.heartbeat()
