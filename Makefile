@@ -1,7 +1,8 @@
 # The two commands people need: `make run` (serve the sample corpus) and `make test`.
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+RUN_STAMP := $(VENV)/.run-stamp
+TEST_STAMP := $(VENV)/.test-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -12,14 +13,19 @@ export ANONYMIZED_TELEMETRY := False
 
 .PHONY: install run index test lint eval bench clean
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	# torch is pinned in pyproject (2.13.0, the CPU wheel); unpinned it pulls a multi-GB CUDA build.
-	# llama-cpp-python (test extra) builds from source: portable flags, no CPU-specific code.
-	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,llm-test]'
-	touch $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	touch $(RUN_STAMP)
 
-install: $(STAMP)
+$(TEST_STAMP): $(RUN_STAMP)
+	# The test tools, and a real local LLM server for the generative tests: llama-cpp-python
+	# builds from source (5-10 min the first time, then pip's wheel cache), with portable flags.
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,llm-test]'
+	touch $(TEST_STAMP)
+
+install: $(RUN_STAMP)
 
 index: install
 	$(BIN)/assistant index
@@ -27,13 +33,20 @@ index: install
 run: index
 	$(BIN)/assistant serve --host $(HOST) --port $(PORT)
 
-test: install
+test: $(TEST_STAMP)
 	$(BIN)/ruff check assistant tests bench
 	$(BIN)/pytest
 
-lint: install
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check assistant tests bench
 	$(BIN)/ruff format --check assistant tests bench
+
+eval: index
+	$(BIN)/assistant eval
+
+bench: $(TEST_STAMP)
+	$(BIN)/python -m bench.speed
+	$(BIN)/python -m bench.scifact
 
 clean:
 	rm -rf index .pytest_cache
