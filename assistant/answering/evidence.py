@@ -70,24 +70,22 @@ class Evidence:
         return []
 
     def vectors(self, spans: list[Span]) -> list[np.ndarray]:
-        missing = [span for span in dict.fromkeys(spans) if span not in self._vectors]
+        """Unit vectors of the given sentences; each is computed once, least recently used go first."""
+        with self._lock:
+            found = {span: self._vectors.get(span) for span in dict.fromkeys(spans)}
+            for span, vector in found.items():
+                if vector is not None:
+                    self._vectors.move_to_end(span)
+        missing = [span for span, vector in found.items() if vector is None]
         if missing:
             texts = [self.index.texts[source][s:e] for source, s, e in missing]
             computed = np.asarray(self._embeddings.embed_documents(texts), dtype=np.float32)
+            found.update(zip(missing, computed, strict=True))
             with self._lock:
-                for span, vector in zip(missing, computed, strict=False):
-                    self._vectors[span] = vector
+                self._vectors.update(zip(missing, computed, strict=True))
                 while len(self._vectors) > self._max_vectors:
                     self._vectors.popitem(last=False)
-        with self._lock:
-            result = []
-            for span in spans:
-                vector = self._vectors.get(span)
-                if vector is None:  # evicted by a concurrent request between the two steps
-                    source, s, e = span
-                    vector = np.asarray(self._embeddings.embed_documents([self.index.texts[source][s:e]])[0])
-                result.append(vector)
-            return result
+        return [found[span] for span in spans]
 
 
 class EvidenceCache:
