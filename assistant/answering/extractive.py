@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,10 @@ W_PASSAGE = 0.15
 # A sentence without the kind of answer asked for (no date for "when") rarely answers it.
 TYPE_MISMATCH_FACTOR = 0.75
 NEARBY_CREDIT = 0.5  # a question word in a neighbouring sentence half-counts: context, not answer
+# A sentence that opens by pointing back ("This Fund created ...", "Namely, this congress ...")
+# is about what the previous sentence named: those words count almost as its own.
+CONTINUATION_CREDIT = 0.9
+_POINTS_BACK = re.compile(r"^(?:\w+,\s+)?(?:this|these|that|those|such|it|its|they|their)\b", re.IGNORECASE)
 
 
 @dataclass
@@ -35,12 +40,14 @@ class Candidate:
     text: str
     terms: frozenset[str]
     nearby_terms: frozenset[str]  # in the sentences just before and after
+    continues: bool = False  # opens by pointing back at the previous sentence
     similarity: float = 0.0
 
     def score(self, part: QuestionPart) -> float:
         found = sum(w for t, w in part.weights.items() if t in self.terms)
         nearby = sum(w for t, w in part.weights.items() if t in self.nearby_terms)
-        coverage = (found + NEARBY_CREDIT * nearby) / part.total
+        credit = CONTINUATION_CREDIT if self.continues else NEARBY_CREDIT
+        coverage = (found + credit * nearby) / part.total
         type_factor = 1.0 if part.expects is None or part.expects(self.text) else TYPE_MISMATCH_FACTOR
         return type_factor * (
             W_COVERAGE * coverage + W_SENTENCE * self.similarity + W_PASSAGE * self.passage.similarity
@@ -103,7 +110,11 @@ class ExtractiveAnswerer:
                     continue
                 terms = frozenset(content_terms(text[start:end]))
                 nearby = {t for s, e in evidence.neighbours(passage.source, start) for t in content_terms(text[s:e])}
-                found[key] = Candidate(passage.source, start, end, passage, text[start:end], terms, frozenset(nearby))
+                sentence = text[start:end]
+                continues = bool(_POINTS_BACK.match(sentence))
+                found[key] = Candidate(
+                    passage.source, start, end, passage, sentence, terms, frozenset(nearby), continues
+                )
         candidates = list(found.values())
         vectors = evidence.vectors([(c.source, c.start, c.end) for c in candidates])
         similarities = np.stack(vectors) @ np.asarray(retrieval.query_vector, dtype=np.float32)
