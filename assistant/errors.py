@@ -52,3 +52,9 @@ class LLMUnavailable(AssistantError):
 
 class LLMTimeout(AssistantError):
     code = "llm_timeout"
+
+
+class Misconfigured(AssistantError):
+    """Settings that cannot work together."""
+
+    code = "misconfigured"

@@ -13,7 +13,7 @@ from assistant.answering.types import Answer
 from assistant.catalog import Catalog
 from assistant.chunking import Chunker
 from assistant.embeddings import load_embeddings, load_tokenizer, model_window
-from assistant.errors import InvalidQuestion
+from assistant.errors import InvalidQuestion, Misconfigured
 from assistant.indexing import Indexer
 from assistant.llm import LLMClient
 from assistant.reader import IndexHandle
@@ -97,7 +97,7 @@ def build_assistant(settings: Settings, embeddings: Embeddings | None = None) ->
     generative = None
     if settings.generative:
         if not settings.llm_base_url:
-            raise InvalidQuestion("ASSISTANT_ANSWERER=generative needs ASSISTANT_LLM_BASE_URL.")
+            raise Misconfigured("ASSISTANT_ANSWERER=generative needs ASSISTANT_LLM_BASE_URL.")
         generative = GenerativeAnswerer(
             LLMClient(settings),
             extractive,
