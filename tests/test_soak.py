@@ -12,11 +12,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 
 def test_no_errors_while_sources_change_and_rebuild():
-    command = [sys.executable, "-m", "bench.soak", "--seconds", "25", "--concurrency", "3"]
+    command = [sys.executable, "-m", "bench.soak", "--seconds", "45", "--concurrency", "3"]
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     print(report)
     assert report["errors"] == 0, report["first_errors"]
-    assert report["rebuilds"] >= 2 and report["requests"] > 50
+    assert report["rebuilds"] >= 3 and report["requests"] > 50
     assert report["rss_mb_growth_after_warmup"] < 100
