@@ -13,7 +13,7 @@ from assistant.answering.types import ABSTAIN_TEXT, Answer
 from assistant.answering.verification import check_answer
 from assistant.errors import LLMTimeout, LLMUnavailable
 from assistant.llm import LLMClient
-from assistant.retrieval import Query, Retrieval, Turn, is_follow_up, query_from_turns
+from assistant.retrieval import Query, Retrieval, Turn, query_from_turns
 
 logger = logging.getLogger(__name__)
 MAX_CONDENSED_CHARS = 400
@@ -39,14 +39,15 @@ class GenerativeAnswerer:
     def query(self, turns: list[Turn]) -> Query:
         """A follow-up is rewritten by the LLM into a standalone question; offline combining if that fails."""
         offline = query_from_turns(turns)
-        if not offline.context or not is_follow_up(offline.question):
+        if not offline.context:  # query_from_turns keeps earlier turns only for a follow-up
             return offline
         try:
             condensed = self.llm.complete(condense_messages([t for t in turns if t.role != "system"]))
         except (LLMUnavailable, LLMTimeout) as error:
             logger.warning("Condensing the follow-up failed (%s); combining turns instead", error)
             return offline
-        condensed = condensed.strip().strip('"').splitlines()[0].strip() if condensed.strip() else ""
+        # complete() returns stripped, non-empty text; keep its first line, unquoted.
+        condensed = condensed.splitlines()[0].strip().strip('"').strip()
         if not condensed or len(condensed) > MAX_CONDENSED_CHARS:
             return offline
         return Query(question=condensed, context=offline.context)
