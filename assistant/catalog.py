@@ -123,7 +123,9 @@ class Catalog:
         return self.generation_dir(generation) / "bm25"
 
     def document_lexical_dir(self, generation: str) -> Path:
-        return self.generation_dir(generation) / "bm25-documents"
+        # Versioned by its BM25 parameters: a generation built before they changed lacks this
+        # directory, and the next rebuild rewrites its side indexes (vectors are copied).
+        return self.generation_dir(generation) / "bm25-documents-k1-0.8"
 
     def location(self, generation: str) -> StoreLocation:
         return StoreLocation(

@@ -25,6 +25,10 @@ logger = logging.getLogger(__name__)
 CHUNKER_VERSION = 1
 EMBED_BATCH = 256
 KEEP_GENERATIONS = 3  # the new one plus two that servers may still be finishing requests on
+# Whole documents saturate sooner than chunks: a document that names most of the query's terms
+# beats one that repeats a few (SciFact nDCG@10 0.7496 -> 0.7521 with k1 0.8 instead of 1.5).
+# Changing it means renaming Catalog.document_lexical_dir, so old generations get rebuilt.
+DOCUMENT_BM25_K1 = 0.8
 
 Progress = Callable[[int, int], None]
 
@@ -195,7 +199,7 @@ class Indexer:
                 ids.append(record.id)
                 texts.append(text[record.start : record.end])
         LexicalIndex.build(ids, texts).save(self._catalog.lexical_dir(generation))
-        documents = LexicalIndex.build(list(manifest.documents), document_texts)
+        documents = LexicalIndex.build(list(manifest.documents), document_texts, k1=DOCUMENT_BM25_K1)
         documents.save(self._catalog.document_lexical_dir(generation))
 
     def _discard_unfinished(self, keep: str | None) -> None:

@@ -30,8 +30,8 @@ class LexicalIndex:
         self._chunk_ids = chunk_ids
 
     @classmethod
-    def build(cls, chunk_ids: list[str], texts: list[str]) -> LexicalIndex:
-        model = bm25s.BM25()
+    def build(cls, chunk_ids: list[str], texts: list[str], k1: float = 1.5, b: float = 0.75) -> LexicalIndex:
+        model = bm25s.BM25(k1=k1, b=b)
         if texts:
             model.index(_tokens(texts), show_progress=False)
         return cls(model, chunk_ids)

@@ -122,6 +122,7 @@ def build_assistant(settings: Settings, embeddings: Embeddings | None = None) ->
                 settings.chunk_bm25_weight,
                 settings.document_bm25_weight,
                 settings.fusion_candidates,
+                rerank_depth=settings.fusion_rerank_depth,
             ),
         ),
         extractive=extractive,

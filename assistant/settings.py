@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     chunk_bm25_weight: float = Field(0.2, ge=0, le=1, description="Weighted fusion: chunk BM25.")
     document_bm25_weight: float = Field(0.35, ge=0, le=1, description="Weighted fusion: the chunk's document BM25.")
     fusion_candidates: int = Field(50, ge=1, description="Candidates each retriever contributes to fusion.")
+    fusion_rerank_depth: int = Field(
+        50,
+        ge=0,
+        description="Weighted fusion: top of the dense-leaning first stage that these weights re-rank (0: one stage).",
+    )
     # Calibrated with `assistant eval --questions eval/calibration.jsonl --calibrate`, a question
     # set kept apart from the gate's so the gate measures the threshold rather than fitting it.
     min_answer_confidence: float = Field(0.47, description="Below this the extractive answerer abstains.")
