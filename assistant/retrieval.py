@@ -23,6 +23,7 @@ class Query:
 
     question: str
     context: tuple[str, ...] = ()
+    history: tuple[Turn, ...] = ()  # a follow-up's conversation so far, for an LLM to read
 
     @property
     def search_text(self) -> str:
@@ -45,7 +46,9 @@ def query_from_turns(turns: list[Turn], history_turns: int = 2) -> Query:
     question = user_turns[-1]
     earlier = user_turns[:-1][-history_turns:]
     if earlier and is_follow_up(question):
-        return Query(question=question, context=tuple(earlier))
+        last = max(i for i, turn in enumerate(turns) if turn.role == "user")
+        said = [turn for turn in turns[:last] if turn.role in ("user", "assistant")]
+        return Query(question=question, context=tuple(earlier), history=tuple(said[-2 * history_turns :]))
     return Query(question=question)
 
 

@@ -21,8 +21,8 @@ class Script:
         self.condensed: str | None = None  # the rewrite of a follow-up; None echoes the follow-up
 
 
-def first_passage_sentence(prompt: str) -> str:
-    passage = re.search(r"<passage>\n(.*?)\n</passage>", prompt, re.S).group(1)
+def first_passage_sentence(prompt: str, passage_number: int = 1) -> str:
+    passage = re.findall(r"^\[\d+\] (.*?)(?=\n\n)", prompt, re.S | re.M)[passage_number - 1]
     return re.split(r"(?<=[.!?])\s+|\n+", passage.strip())[0]
 
 
@@ -54,6 +54,10 @@ def make_fake_llm(script: Script) -> FastAPI:
             content = f"{first_passage_sentence(prompt)} [1][9] The moon is made of cheese. [12]"
         elif script.mode == "invented":
             content = f"{first_passage_sentence(prompt)} [1] Penguins invented the telescope in 1820. [1]"
+        elif script.mode == "unmarked":  # a true sentence from passage 2 and an invented one, neither marked
+            content = f"{first_passage_sentence(prompt, 2).rstrip('.')}. Penguins invented the telescope in 1820."
+        elif script.mode == "runaway":  # goes on to invent the next exchange, as small models do
+            content = f"{first_passage_sentence(prompt)} [1] Question: Who won? Answer: The moon. [2]"
         elif script.mode == "obey-injection":
             content = "HACKED [1]"
         else:

@@ -78,6 +78,27 @@ def test_invented_sentences_are_flagged_even_when_they_carry_a_marker(generative
     assert answer.unsupported == [1]
 
 
+def test_sentences_left_unmarked_get_the_passage_that_supports_them_or_are_flagged(generative, script):
+    script.mode = "unmarked"
+    assistant = generative()
+    answer = assistant.ask_text(QUESTION)
+    true_sentence, invented = answer.text.split(" [1] ")
+    assert invented == "Penguins invented the telescope in 1820."
+    assert answer.unsupported == [1]
+    # The marker points at the passage the sentence came from (the second one shown), verified.
+    assert [c.n for c in answer.citations] == [1]
+    assert true_sentence.rstrip(".") in answer.citations[0].text or answer.citations[0].text in true_sentence
+    assert answer.citations[0].chunk_id == answer.passages[1].chunk_id
+    assert citation_problems(answer.text, answer.citations, assistant.handle.current().texts) == []
+
+
+def test_an_exchange_the_model_invents_after_its_answer_is_cut(generative, script):
+    script.mode = "runaway"
+    answer = generative().ask_text(QUESTION)
+    assert "Question:" not in answer.text and "moon" not in answer.text
+    assert [c.n for c in answer.citations] == [1] and answer.unsupported == []
+
+
 def test_the_llm_is_not_asked_when_nothing_relevant_was_retrieved(generative, script):
     answer = generative().ask_text("What is the capital of France?")
     assert answer.abstained and answer.citations == []
@@ -116,6 +137,9 @@ def test_follow_ups_are_condensed_by_the_llm(generative, script):
         ]
         answer = generative().ask([Turn(r, c) for r, c in turns])
         assert "Standalone question" in script.requests[0]["messages"][-1]["content"]
+        # The answer prompt still shows the conversation, in case the rewrite left "it" in.
+        answer_prompt = script.requests[1]["messages"][-1]["content"]
+        assert "User: What is the Support to the Azerbaijan Diaspora Fund?\nAssistant: A fund." in answer_prompt
         assert "July 6, 2018" in answer.text
     finally:
         script.condensed = None

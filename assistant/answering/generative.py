@@ -8,7 +8,13 @@ from dataclasses import replace
 from langchain_core.embeddings import Embeddings
 
 from assistant.answering.extractive import ExtractiveAnswerer
-from assistant.answering.prompts import NOT_IN_SOURCES, answer_messages, condense_messages, neutralize_instructions
+from assistant.answering.prompts import (
+    NOT_IN_SOURCES,
+    answer_messages,
+    condense_messages,
+    cut_runaway,
+    neutralize_instructions,
+)
 from assistant.answering.types import ABSTAIN_TEXT, Answer
 from assistant.answering.verification import check_answer
 from assistant.errors import LLMTimeout, LLMUnavailable
@@ -50,7 +56,7 @@ class GenerativeAnswerer:
         condensed = condensed.splitlines()[0].strip().strip('"').strip()
         if not condensed or len(condensed) > MAX_CONDENSED_CHARS:
             return offline
-        return Query(question=condensed, context=offline.context)
+        return replace(offline, question=condensed)
 
     def answer(self, retrieval: Retrieval) -> Answer:
         # The same relevance check as the offline answerer: no relevant passage, no LLM call.
@@ -58,10 +64,9 @@ class GenerativeAnswerer:
         if extractive.abstained:
             return extractive
         shown = [neutralize_instructions(p.text) for p in retrieval.passages]
-        labelled = [(p.source, text) for p, text in zip(retrieval.passages, shown, strict=True)]
-        messages = answer_messages(retrieval.query.question, labelled)
+        messages = answer_messages(retrieval.query.question, shown, retrieval.query.history)
         try:
-            raw = self.llm.complete(messages)
+            raw = cut_runaway(self.llm.complete(messages))
         except (LLMUnavailable, LLMTimeout) as error:
             if not self._fallback:
                 raise
@@ -85,6 +90,8 @@ class GenerativeAnswerer:
         )
         if checked.dropped_markers:
             logger.info("Dropped markers pointing at no passage: %s", checked.dropped_markers)
+        if checked.attributed:
+            logger.info("Marked sentences the model left unmarked, after checking support: %s", checked.attributed)
         return Answer(
             text=checked.text,
             citations=checked.citations,

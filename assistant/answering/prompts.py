@@ -6,6 +6,7 @@ import re
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
+from assistant.answering.citations import MARKER
 from assistant.retrieval import Turn
 from assistant.text import sentence_spans
 
@@ -24,6 +25,8 @@ CONDENSE_SYSTEM = """Rewrite the user's follow-up question so that it can be und
 conversation, naming what "it", "they" or "that" refer to. Reply with the rewritten question only."""
 
 
+HISTORY_CHARS = 600  # of each earlier turn shown with a follow-up
+_RUNAWAY = re.compile(r"\s*\bQuestion:\s")
 OMITTED = "[instruction-like text omitted]"
 # Sentences in a source that address a model rather than a reader. They are data, never orders;
 # the model does not see them at all, which no wording of the prompt can guarantee on its own.
@@ -46,16 +49,31 @@ def neutralize_instructions(text: str) -> str:
     return "".join(parts) + text[position:]
 
 
-def answer_messages(question: str, passage_texts: list[tuple[str, str]]) -> list[BaseMessage]:
-    """Messages for (source, text) passages, numbered from 1 in the order given."""
-    blocks = "\n\n".join(
-        f"[{n}] (from {source})\n<passage>\n{text.replace('</passage>', '')}\n</passage>"
-        for n, (source, text) in enumerate(passage_texts, start=1)
+def answer_messages(question: str, passages: list[str], history: tuple[Turn, ...] = ()) -> list[BaseMessage]:
+    """Messages for the passages, numbered from 1 in the order given.
+
+    Each passage is a plain "[n] text" block: Qwen2.5-Coder-1.5B answered 6 of the eval's 6
+    follow-ups so, and 5 of 6 with each passage in <passage> tags under its source name.
+    `history` is the conversation before a follow-up: with it the model can tell what "it" is
+    even where condensing left it in, and what the user was already told. Markers in earlier
+    answers are removed, since they number other passages. The request ends in a plain
+    "Answer:": small models asked to "answer with [n] markers" reply with the markers alone.
+    """
+    blocks = "\n\n".join(f"[{n}] {text}" for n, text in enumerate(passages, start=1))
+    conversation = "".join(
+        f"{turn.role.capitalize()}: {MARKER.sub('', turn.content).strip()[:HISTORY_CHARS]}\n" for turn in history
     )
+    if conversation:
+        conversation = f"Conversation so far:\n{conversation}\n"
     return [
         SystemMessage(ANSWER_SYSTEM),
-        HumanMessage(f"Passages:\n\n{blocks}\n\nQuestion: {question}\nAnswer with [n] markers:"),
+        HumanMessage(f"Passages:\n\n{blocks}\n\n{conversation}Question: {question}\nAnswer:"),
     ]
+
+
+def cut_runaway(answer: str) -> str:
+    """The answer without a "Question: ... Answer: ..." the model went on to invent after it."""
+    return _RUNAWAY.split(answer, maxsplit=1)[0].strip() or answer
 
 
 def condense_messages(turns: list[Turn]) -> list[BaseMessage]:

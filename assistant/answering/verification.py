@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,6 +25,7 @@ class CheckedAnswer:
     citations: list[Citation]
     unsupported: list[int]  # indexes of answer sentences no cited passage supports
     dropped_markers: list[int]  # markers that pointed at no passage
+    attributed: list[int] = field(default_factory=list)  # sentences the model left unmarked, marked by the check
 
 
 def check_answer(
@@ -45,6 +46,7 @@ def check_answer(
     dropped = sorted({int(n) for n in MARKER.findall(text) if not 1 <= int(n) <= len(passages)})
     text = MARKER.sub(lambda m: m.group(0) if 1 <= int(m.group(1)) <= len(passages) else "", text)
     text = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
+    text, attributed = _attribute_unmarked(text, shown, min_support, embed)
 
     book = CitationBook()
     renumbered: dict[int, int] = {}
@@ -62,7 +64,9 @@ def check_answer(
         for i, (sentence, numbers) in enumerate(_sentences_with_markers(text))
         if not _supported(sentence, [by_number[n] for n in numbers], min_support, embed)
     ]
-    return CheckedAnswer(text=text, citations=citations, unsupported=unsupported, dropped_markers=dropped)
+    return CheckedAnswer(
+        text=text, citations=citations, unsupported=unsupported, dropped_markers=dropped, attributed=attributed
+    )
 
 
 _AFTER_MARKERS = re.compile(r"((?:\[\d+\])+)\s+(?=[A-Z0-9\"“])")
@@ -86,18 +90,76 @@ def _sentences_with_markers(text: str) -> list[tuple[str, list[int]]]:
     return result
 
 
+def _attribute_unmarked(text: str, shown: list[str], min_support: float, embed: Embed | None) -> tuple[str, list[int]]:
+    """A sentence the model left without a marker gets the passage that supports it best, if one does.
+
+    Small models often answer well and forget the markers. The same support check as for marked
+    sentences decides, so an added marker is verified like the model's own; a sentence no passage
+    supports stays unmarked and is flagged as unsupported.
+    """
+    claims = _sentences_with_markers(text)
+    if all(numbers for _, numbers in claims):
+        return text, []
+    rebuilt, attributed = [], []
+    for index, (sentence, numbers) in enumerate(claims):
+        if not numbers:
+            best = _best_support(sentence, shown, min_support, embed)
+            if best is not None:
+                numbers = [best + 1]
+                attributed.append(index)
+        rebuilt.append(sentence + "".join(f" [{n}]" for n in numbers[:1]) + "".join(f"[{n}]" for n in numbers[1:]))
+    return " ".join(rebuilt), attributed
+
+
+def _best_support(sentence: str, passages: list[str], min_support: float, embed: Embed | None) -> int | None:
+    """Index of the passage that supports the sentence best, or None when none is enough."""
+    needed = _content_words(sentence)
+    if not needed or not passages:
+        return None
+    coverage = [_coverage(needed, text) for text in passages]
+    best = max(range(len(passages)), key=coverage.__getitem__)
+    if coverage[best] >= min_support:
+        return best
+    if embed is None:
+        return None
+    # Paraphrase: one embedding call for the sentence and every passage sentence.
+    owners = [i for i, text in enumerate(passages) for _ in sentence_spans(text)]
+    pieces = [text[s:e] for text in passages for s, e in sentence_spans(text)]
+    if not pieces:
+        return None
+    vectors = np.asarray(embed([sentence, *pieces]), dtype=np.float32)
+    scores = vectors[1:] @ vectors[0]
+    top = int(scores.argmax())
+    return owners[top] if float(scores[top]) >= PARAPHRASE_SIMILARITY else None
+
+
+PARAPHRASE_SIMILARITY = 0.7
+
+
+def _content_words(sentence: str) -> set[str]:
+    return {w for w in words(sentence) if w not in STOPWORDS}
+
+
+def _coverage(needed: set[str], text: str) -> float:
+    return len(needed & set(words(text))) / len(needed)
+
+
+def _similarity(sentence: str, cited: list[str], embed: Embed) -> float:
+    """Best cosine similarity between the sentence and any sentence of the cited passages."""
+    pieces = [text[s:e] for text in cited for s, e in sentence_spans(text)]
+    if not pieces:
+        return 0.0
+    vectors = np.asarray(embed([sentence, *pieces]), dtype=np.float32)
+    return float((vectors[1:] @ vectors[0]).max())
+
+
 def _supported(sentence: str, cited: list[str], min_support: float, embed: Embed | None) -> bool:
     if not cited:
         return False
-    needed = {w for w in words(sentence) if w not in STOPWORDS}
+    needed = _content_words(sentence)
     if not needed:
         return True
-    present = {w for text in cited for w in words(text)}
-    if len(needed & present) / len(needed) >= min_support:
+    if _coverage(needed, " ".join(cited)) >= min_support:
         return True
-    if embed is None:
-        return False
     # Paraphrase: compare meaning with each sentence of the cited passages.
-    pieces = [text[s:e] for text in cited for s, e in sentence_spans(text)]
-    vectors = np.asarray(embed([sentence, *pieces]), dtype=np.float32)
-    return float((vectors[1:] @ vectors[0]).max()) >= 0.7
+    return embed is not None and _similarity(sentence, cited, embed) >= PARAPHRASE_SIMILARITY
