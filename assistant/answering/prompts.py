@@ -71,6 +71,20 @@ def answer_messages(question: str, passages: list[str], history: tuple[Turn, ...
     ]
 
 
+# "The budget is not provided in the passages": a refusal in words instead of NOT_IN_SOURCES.
+_REFUSAL = re.compile(
+    r"\b(?:is|are|was|were)\s+not\s+(?:provided|mentioned|stated|given|specified|included|available)\b"
+    r"|\b(?:passages?|sources?|text|context)\s+(?:do|does)\s+not\s+(?:contain|mention|say|provide|specify|include)\b"
+    r"|\bno information\b",
+    re.IGNORECASE,
+)
+
+
+def says_not_in_sources(answer: str) -> bool:
+    """The model declined: the agreed token, or a refusal in words with nothing cited beside it."""
+    return NOT_IN_SOURCES in answer or (not MARKER.search(answer) and bool(_REFUSAL.search(answer)))
+
+
 def cut_runaway(answer: str) -> str:
     """The answer without a "Question: ... Answer: ..." the model went on to invent after it."""
     return _RUNAWAY.split(answer, maxsplit=1)[0].strip() or answer
