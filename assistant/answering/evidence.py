@@ -28,6 +28,7 @@ class Evidence:
         self._spans: dict[str, list[tuple[int, int]]] = {}
         self._vectors: OrderedDict[Span, np.ndarray] = OrderedDict()
         self._max_vectors = max_vectors
+        self._terms: OrderedDict[Span, frozenset[str]] = OrderedDict()
         self._lock = threading.Lock()
         self._idf, self._default_idf = self._term_weights()
 
@@ -68,6 +69,21 @@ class Evidence:
             if s == start:
                 return spans[max(i - 1, 0) : i] + spans[i + 1 : i + 2]
         return []
+
+    def terms(self, source: str, start: int, end: int) -> frozenset[str]:
+        """A sentence's content terms, kept (bounded like the vectors): every question re-reads them."""
+        span = (source, start, end)
+        with self._lock:
+            found = self._terms.get(span)
+            if found is not None:
+                self._terms.move_to_end(span)
+                return found
+        found = frozenset(content_terms(self.index.texts[source][start:end]))
+        with self._lock:
+            self._terms[span] = found
+            while len(self._terms) > self._max_vectors:
+                self._terms.popitem(last=False)
+        return found
 
     def vectors(self, spans: list[Span]) -> list[np.ndarray]:
         """Unit vectors of the given sentences; each is computed once, least recently used go first."""

@@ -14,7 +14,6 @@ from assistant.answering.question import QuestionPart, analyse, specific_mismatc
 from assistant.answering.types import ABSTAIN_TEXT, Answer
 from assistant.reader import Passage
 from assistant.retrieval import Retrieval
-from assistant.text import content_terms
 
 # How a sentence's score is made; the abstention threshold is calibrated against this mix.
 W_COVERAGE = 0.50
@@ -108,8 +107,12 @@ class ExtractiveAnswerer:
                 key = (passage.source, start, end)
                 if key in found and found[key].passage.similarity >= passage.similarity:
                     continue
-                terms = frozenset(content_terms(text[start:end]))
-                nearby = {t for s, e in evidence.neighbours(passage.source, start) for t in content_terms(text[s:e])}
+                terms = evidence.terms(passage.source, start, end)
+                nearby = {
+                    t
+                    for s, e in evidence.neighbours(passage.source, start)
+                    for t in evidence.terms(passage.source, s, e)
+                }
                 sentence = text[start:end]
                 continues = bool(_POINTS_BACK.match(sentence))
                 found[key] = Candidate(
