@@ -122,15 +122,8 @@ def _best_support(sentence: str, passages: list[str], min_support: float, embed:
         return best
     if embed is None:
         return None
-    # Paraphrase: one embedding call for the sentence and every passage sentence.
-    owners = [i for i, text in enumerate(passages) for _ in sentence_spans(text)]
-    pieces = [text[s:e] for text in passages for s, e in sentence_spans(text)]
-    if not pieces:
-        return None
-    vectors = np.asarray(embed([sentence, *pieces]), dtype=np.float32)
-    scores = vectors[1:] @ vectors[0]
-    top = int(scores.argmax())
-    return owners[top] if float(scores[top]) >= PARAPHRASE_SIMILARITY else None
+    closest = _closest_sentence(sentence, passages, embed)
+    return closest[0] if closest is not None and closest[1] >= PARAPHRASE_SIMILARITY else None
 
 
 PARAPHRASE_SIMILARITY = 0.7
@@ -144,13 +137,16 @@ def _coverage(needed: set[str], text: str) -> float:
     return len(needed & set(words(text))) / len(needed)
 
 
-def _similarity(sentence: str, cited: list[str], embed: Embed) -> float:
-    """Best cosine similarity between the sentence and any sentence of the cited passages."""
-    pieces = [text[s:e] for text in cited for s, e in sentence_spans(text)]
+def _closest_sentence(sentence: str, passages: list[str], embed: Embed) -> tuple[int, float] | None:
+    """(index of the passage, cosine similarity) of the passage sentence closest in meaning, in one
+    embedding call; None when the passages hold no sentence."""
+    pieces = [(i, text[s:e]) for i, text in enumerate(passages) for s, e in sentence_spans(text)]
     if not pieces:
-        return 0.0
-    vectors = np.asarray(embed([sentence, *pieces]), dtype=np.float32)
-    return float((vectors[1:] @ vectors[0]).max())
+        return None
+    vectors = np.asarray(embed([sentence, *(piece for _, piece in pieces)]), dtype=np.float32)
+    scores = vectors[1:] @ vectors[0]
+    top = int(scores.argmax())
+    return pieces[top][0], float(scores[top])
 
 
 def _supported(sentence: str, cited: list[str], min_support: float, embed: Embed | None) -> bool:
@@ -161,5 +157,8 @@ def _supported(sentence: str, cited: list[str], min_support: float, embed: Embed
         return True
     if _coverage(needed, " ".join(cited)) >= min_support:
         return True
+    if embed is None:
+        return False
     # Paraphrase: compare meaning with each sentence of the cited passages.
-    return embed is not None and _similarity(sentence, cited, embed) >= PARAPHRASE_SIMILARITY
+    closest = _closest_sentence(sentence, cited, embed)
+    return closest is not None and closest[1] >= PARAPHRASE_SIMILARITY
