@@ -15,6 +15,28 @@ from assistant.text import content_terms, sentence_spans
 Span = tuple[str, int, int]  # (source, start, end)
 
 
+class _Recent:
+    """A bounded map shared by request threads: the least recently used entries go first."""
+
+    def __init__(self, limit: int) -> None:
+        self._items: OrderedDict[Span, object] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def get(self, key: Span):
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Span, value: object) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._limit:
+                self._items.popitem(last=False)
+
+
 class Evidence:
     """Sentence-level view of one index generation, built lazily and cached.
 
@@ -26,10 +48,8 @@ class Evidence:
         self.index = index
         self._embeddings = embeddings
         self._spans: dict[str, list[tuple[int, int]]] = {}
-        self._vectors: OrderedDict[Span, np.ndarray] = OrderedDict()
-        self._max_vectors = max_vectors
-        self._terms: OrderedDict[Span, frozenset[str]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._vectors = _Recent(max_vectors)
+        self._terms = _Recent(max_vectors)
         self._idf, self._default_idf = self._term_weights()
 
     def _term_weights(self) -> tuple[dict[str, float], float]:
@@ -73,34 +93,22 @@ class Evidence:
     def terms(self, source: str, start: int, end: int) -> frozenset[str]:
         """A sentence's content terms, kept (bounded like the vectors): every question re-reads them."""
         span = (source, start, end)
-        with self._lock:
-            found = self._terms.get(span)
-            if found is not None:
-                self._terms.move_to_end(span)
-                return found
-        found = frozenset(content_terms(self.index.texts[source][start:end]))
-        with self._lock:
-            self._terms[span] = found
-            while len(self._terms) > self._max_vectors:
-                self._terms.popitem(last=False)
+        found = self._terms.get(span)
+        if found is None:
+            found = frozenset(content_terms(self.index.texts[source][start:end]))
+            self._terms.put(span, found)
         return found
 
     def vectors(self, spans: list[Span]) -> list[np.ndarray]:
         """Unit vectors of the given sentences; each is computed once, least recently used go first."""
-        with self._lock:
-            found = {span: self._vectors.get(span) for span in dict.fromkeys(spans)}
-            for span, vector in found.items():
-                if vector is not None:
-                    self._vectors.move_to_end(span)
+        found = {span: self._vectors.get(span) for span in dict.fromkeys(spans)}
         missing = [span for span, vector in found.items() if vector is None]
         if missing:
             texts = [self.index.texts[source][s:e] for source, s, e in missing]
             computed = np.asarray(self._embeddings.embed_documents(texts), dtype=np.float32)
-            found.update(zip(missing, computed, strict=True))
-            with self._lock:
-                self._vectors.update(zip(missing, computed, strict=True))
-                while len(self._vectors) > self._max_vectors:
-                    self._vectors.popitem(last=False)
+            for span, vector in zip(missing, computed, strict=True):
+                found[span] = vector
+                self._vectors.put(span, vector)
         return [found[span] for span in spans]
 
 
