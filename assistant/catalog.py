@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.errors import IndexNotBuilt, RebuildInProgress
+from assistant import sentences
+from assistant.errors import IndexCorrupt, IndexNotBuilt, RebuildInProgress
 from assistant.store import StoreLocation
 
 POINTER = "CURRENT"
@@ -68,6 +69,11 @@ class DocumentRecord:
             pages=tuple((p, s, e) for p, s, e in data.get("pages", [])),
         )
 
+    @property
+    def stem(self) -> str:
+        """The name its per-document files share inside a generation (text, sentences)."""
+        return self.text_file.removesuffix(".txt")
+
     def chunk_records(self) -> list[ChunkRecord]:
         return [
             ChunkRecord(id=f"{self.id}#{i}", source=self.id, start=s, end=e, page=p)
@@ -81,7 +87,8 @@ class Manifest:
     created_at: str
     fingerprint: dict
     documents: dict[str, DocumentRecord]
-    skipped: tuple[tuple[str, str], ...] = ()
+    # (source, reason, content hash): a file that stays unreadable is not re-read on every rebuild.
+    skipped: tuple[tuple[str, str, str], ...] = ()
 
     def to_json(self) -> dict:
         return {
@@ -99,7 +106,7 @@ class Manifest:
             created_at=data["created_at"],
             fingerprint=data["fingerprint"],
             documents={k: DocumentRecord.from_json(k, v) for k, v in data["documents"].items()},
-            skipped=tuple((s, r) for s, r in data.get("skipped", [])),
+            skipped=tuple((item[0], item[1], item[2] if len(item) > 2 else "") for item in data.get("skipped", [])),
         )
 
     @property
@@ -123,9 +130,10 @@ class Catalog:
         return self.generation_dir(generation) / "bm25"
 
     def document_lexical_dir(self, generation: str) -> Path:
-        # Versioned by its BM25 parameters: a generation built before they changed lacks this
-        # directory, and the next rebuild rewrites its side indexes (vectors are copied).
-        return self.generation_dir(generation) / "bm25-documents-k1-0.8"
+        return self.generation_dir(generation) / "bm25-documents"
+
+    def sentences_dir(self, generation: str) -> Path:
+        return self.generation_dir(generation) / "sentences"
 
     def location(self, generation: str) -> StoreLocation:
         return StoreLocation(
@@ -149,10 +157,20 @@ class Catalog:
         return self.index_dir / POINTER
 
     def current_generation(self) -> str | None:
+        """The serving generation; None before the first build; IndexCorrupt when unreadable."""
         try:
-            return json.loads(self.pointer_path().read_text())["generation"]
+            raw = self.pointer_path().read_bytes()
         except FileNotFoundError:
             return None
+        try:
+            generation = json.loads(raw)["generation"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise IndexCorrupt(f"{self.pointer_path()} is unreadable ({_what(error)}); {REBUILD}") from None
+        if not isinstance(generation, str) or not _GENERATION_NAME.match(generation):
+            raise IndexCorrupt(f"{self.pointer_path()} names no generation ({generation!r}); {REBUILD}")
+        if not self.generation_dir(generation).is_dir():
+            raise IndexCorrupt(f"{self.pointer_path()} points at {generation}, which does not exist; {REBUILD}")
+        return generation
 
     def require_current(self) -> str:
         generation = self.current_generation()
@@ -174,7 +192,10 @@ class Catalog:
     # -- manifest and texts ------------------------------------------------------------
     def read_manifest(self, generation: str) -> Manifest:
         path = self.generation_dir(generation) / "manifest.json"
-        return Manifest.from_json(json.loads(path.read_text()))
+        try:
+            return Manifest.from_json(json.loads(path.read_bytes()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            raise IndexCorrupt(f"The manifest of {generation} is unreadable ({_what(error)}); {REBUILD}") from None
 
     def write_manifest(self, manifest: Manifest) -> None:
         path = self.generation_dir(manifest.generation) / "manifest.json"
@@ -191,15 +212,17 @@ class Catalog:
         (texts / name).write_bytes(text.encode("utf-8"))
         return name
 
-    def carry_text(self, source_generation: str, target_generation: str, document: DocumentRecord) -> None:
-        """Bring an unchanged document's text into a new generation without re-parsing it."""
-        texts = self.generation_dir(target_generation) / "texts"
-        texts.mkdir(parents=True, exist_ok=True)
-        source = self.generation_dir(source_generation) / "texts" / document.text_file
-        try:
-            os.link(source, texts / document.text_file)
-        except OSError:
-            shutil.copyfile(source, texts / document.text_file)
+    def carry_document(self, source_generation: str, target_generation: str, document: DocumentRecord) -> None:
+        """Bring an unchanged document's text and sentences into a new generation without redoing them."""
+        files = [("texts", document.text_file)] + [("sentences", name) for name in sentences.files(document.stem)]
+        for folder, name in files:
+            target = self.generation_dir(target_generation) / folder
+            target.mkdir(parents=True, exist_ok=True)
+            source = self.generation_dir(source_generation) / folder / name
+            try:
+                os.link(source, target / name)
+            except OSError:
+                shutil.copyfile(source, target / name)
 
     def remove_generation_files(self, generation: str) -> None:
         shutil.rmtree(self.generation_dir(generation), ignore_errors=True)
@@ -229,6 +252,13 @@ class Catalog:
                 handle.seek(0)
                 handle.truncate()
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+REBUILD = "run `assistant index` to rebuild it from the sources"
+
+
+def _what(error: Exception) -> str:
+    return f"missing field {error}" if isinstance(error, KeyError) else f"{type(error).__name__}: {error}"
 
 
 def _write_atomically(path: Path, content: str) -> None:

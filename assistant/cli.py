@@ -13,9 +13,11 @@ import typer
 
 from assistant.errors import (
     AssistantError,
+    IndexCorrupt,
     IndexNotBuilt,
     InsecureBinding,
     InvalidQuestion,
+    Misconfigured,
     RebuildInProgress,
     SourcesMissing,
     StoreUnavailable,
@@ -27,10 +29,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pret
 EXIT_CODES: dict[type[AssistantError], int] = {
     InvalidQuestion: 2,
     IndexNotBuilt: 3,
+    IndexCorrupt: 3,
     RebuildInProgress: 4,
     StoreUnavailable: 5,
     SourcesMissing: 6,
     InsecureBinding: 7,
+    Misconfigured: 7,
 }
 
 
@@ -72,7 +76,7 @@ def index(
         if sys.stderr.isatty() and not as_json:
             from tqdm import tqdm
 
-            bar = tqdm(total=0, unit="chunk", desc="embedding", file=sys.stderr)
+            bar = tqdm(total=0, unit="text", desc="embedding chunks and sentences", file=sys.stderr)
 
         def progress(done: int, total: int) -> None:
             if bar is not None:
@@ -92,7 +96,7 @@ def index(
     typer.echo(
         f"{state}: {report.added} added, {report.updated} updated, {report.removed} removed, "
         f"{report.unchanged} unchanged, {len(report.skipped)} skipped; {report.chunks} chunks "
-        f"({report.embedded} embedded) in {report.seconds:.2f}s [{report.generation}]"
+        f"({report.embedded} embedded, {report.sentences} sentences) in {report.seconds:.2f}s [{report.generation}]"
     )
 
 
@@ -111,7 +115,21 @@ def serve(
     logging.getLogger("assistant").setLevel(logging.INFO)
     with _one_line_errors():
         app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port)
+    proxies = [address.strip() for address in settings.trusted_proxies.split(",") if address.strip()]
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        # X-Forwarded-For is believed only from the proxies named: otherwise any client could
+        # pick its own address, and with it a fresh rate-limit bucket per request.
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+        # Idle keep-alive connections close after a few seconds, and connections beyond a cap get
+        # a 503: slow clients cannot hold the server's sockets. Public exposure belongs behind a
+        # reverse proxy that also times out incomplete headers (README).
+        timeout_keep_alive=5,
+        limit_concurrency=settings.max_connections,
+    )
 
 
 @app.command()

@@ -16,6 +16,12 @@ class IndexNotBuilt(AssistantError):
         super().__init__(f"No index in {index_dir}: run `assistant index` first.")
 
 
+class IndexCorrupt(AssistantError):
+    """The pointer or a manifest cannot be read; `assistant index` rebuilds from sources/."""
+
+    code = "index_corrupt"
+
+
 class SourceUnreadable(AssistantError):
     code = "source_unreadable"
 

@@ -10,25 +10,29 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from assistant import store
+from assistant import sentences, store
 from assistant.catalog import Catalog, DocumentRecord, Manifest
 from assistant.chunking import Chunk, Chunker
-from assistant.errors import SourceUnreadable
+from assistant.errors import IndexCorrupt, SourceUnreadable
 from assistant.lexical import LexicalIndex
-from assistant.loading import SourceFile, load_document, scan_sources
+from assistant.loading import SourceDocument, SourceFile, load_document, scan_sources
+from assistant.sentences import DocumentSentences
 from assistant.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-CHUNKER_VERSION = 1
+# Bumped when loading, chunking or sentence splitting changes what a document becomes: every
+# document is then parsed and embedded again. 2: syntok sentences, HTML inline text, PDF lines.
+PIPELINE_VERSION = 2
 EMBED_BATCH = 256
 KEEP_GENERATIONS = 3  # the new one plus two that servers may still be finishing requests on
 # Whole documents saturate sooner than chunks: a document that names most of the query's terms
 # beats one that repeats a few (SciFact nDCG@10 0.7496 -> 0.7521 with k1 0.8 instead of 1.5).
-# Changing it means renaming Catalog.document_lexical_dir, so old generations get rebuilt.
 DOCUMENT_BM25_K1 = 0.8
+CHUNK_BM25_K1 = 1.5
 
 Progress = Callable[[int, int], None]
 
@@ -42,6 +46,7 @@ class RebuildReport:
     skipped: list[dict] = field(default_factory=list)
     chunks: int = 0
     embedded: int = 0
+    sentences: int = 0  # sentences embedded this run, for answer selection
     seconds: float = 0.0
     generation: str | None = None
     full: bool = False
@@ -52,13 +57,23 @@ class RebuildReport:
 
 
 def fingerprint(settings: Settings) -> dict:
-    """What the vectors depend on; when it changes every document is re-embedded."""
+    """What the index depends on. A change of "lexical" rewrites the BM25 side indexes only;
+    a change of anything else re-embeds every document."""
     return {
         "embedding_model": model_identity(settings.embedding_model_path),
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap_tokens": settings.chunk_overlap_tokens,
-        "chunker_version": CHUNKER_VERSION,
+        "pipeline_version": PIPELINE_VERSION,
+        "lexical": {"chunk_k1": CHUNK_BM25_K1, "document_k1": DOCUMENT_BM25_K1},
     }
+
+
+def _vector_part(print_: dict) -> dict:
+    return {key: value for key, value in print_.items() if key != "lexical"}
+
+
+def _same_file(source: SourceFile | None, content_hash: str) -> bool:
+    return source is not None and source.content_hash == content_hash
 
 
 def model_identity(model_path: str) -> str:
@@ -73,14 +88,36 @@ def model_identity(model_path: str) -> str:
     return f"{root.name}:{digest.hexdigest()[:16]}"
 
 
+class _Progress:
+    """Counts texts embedded (chunks, then sentences) for a progress callback."""
+
+    def __init__(self, callback: Progress | None, total: int) -> None:
+        self._callback = callback
+        self._total = total
+        self._done = 0
+
+    def advance(self, count: int) -> None:
+        self._done += count
+        if self._callback:
+            self._callback(self._done, self._total)
+
+
 class Indexer:
     """Builds index generations from a sources directory."""
 
-    def __init__(self, settings: Settings, catalog: Catalog, embeddings: Embeddings, chunker: Chunker) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        embeddings: Embeddings,
+        chunker: Chunker,
+        on_switch: Callable[[], None] | None = None,
+    ) -> None:
         self._settings = settings
         self._catalog = catalog
         self._embeddings = embeddings
         self._chunker = chunker
+        self._on_switch = on_switch  # told once the pointer has moved to a new generation
 
     def rebuild(self, progress: Progress | None = None, wait_for_lock: bool = False) -> RebuildReport:
         started = time.perf_counter()
@@ -92,29 +129,46 @@ class Indexer:
     def _rebuild_locked(self, progress: Progress | None) -> RebuildReport:
         catalog = self._catalog
         wanted_fingerprint = fingerprint(self._settings)
-        sources = {source.id: source for source in scan_sources(self._settings.sources_dir)}
-        previous_name = catalog.current_generation()
-        previous = catalog.read_manifest(previous_name) if previous_name else None
-        full = previous is None or previous.fingerprint != wanted_fingerprint
+        scan = scan_sources(self._settings.sources_dir, self._settings.max_source_bytes)
+        sources = {source.id: source for source in scan.files}
+        previous_name, previous = self._previous()
+        full = previous is None or _vector_part(previous.fingerprint) != _vector_part(wanted_fingerprint)
         previous_docs = previous.documents if previous else {}
         # After a settings change no old vector can be reused: every document is "changed".
         reusable = {} if full else previous_docs
+        # A file that could not be parsed last time and has not changed since stays skipped;
+        # files the scan refused (outside links, too large) are skipped by name every time.
+        still_skipped = [
+            item for item in (previous.skipped if not full else ()) if _same_file(sources.get(item[0]), item[2])
+        ]
+        skipped_ids = {s[0] for s in still_skipped}
 
         unchanged = [i for i, s in sources.items() if i in reusable and reusable[i].content_hash == s.content_hash]
-        changed = [i for i in sources if i not in reusable or reusable[i].content_hash != sources[i].content_hash]
+        changed = [
+            i
+            for i in sources
+            if i not in skipped_ids and (i not in reusable or reusable[i].content_hash != sources[i].content_hash)
+        ]
         removed = [i for i in previous_docs if i not in sources]
         report = RebuildReport(full=full, generation=previous_name)
 
-        # A generation from before a side index existed is rewritten (vectors copied, not re-embedded).
-        extras_missing = previous_name is not None and not catalog.document_lexical_dir(previous_name).is_dir()
-        if not full and not changed and not removed and not extras_missing:
+        # Side indexes built with other parameters (or by a release without them) are rewritten;
+        # the vectors are copied, not re-embedded.
+        extras_stale = previous is not None and (
+            previous.fingerprint.get("lexical") != wanted_fingerprint["lexical"]
+            or not catalog.document_lexical_dir(previous_name).is_dir()
+        )
+        same_skips = previous is not None and sorted(scan.refused + still_skipped) == sorted(previous.skipped)
+        if not full and not changed and not removed and not extras_stale and same_skips:
             report.unchanged = len(unchanged)
-            report.skipped = [{"source": s, "reason": r} for s, r in previous.skipped]
+            report.skipped = [{"source": s, "reason": r} for s, r, _ in previous.skipped]
             report.chunks = previous.chunk_total
             return report
 
         generation = catalog.next_generation()
-        self._discard_unfinished(keep=previous_name)
+        # With an unreadable pointer, no generation is known to be unfinished: servers may still
+        # be answering from any of them, so none is dropped here.
+        self._discard_unfinished(keep=previous_name or max(catalog.generations(), default=None))
         location = catalog.location(generation)
         new_store = store.ChunkStore(location, self._embeddings, create=True)
         documents: dict[str, DocumentRecord] = {}
@@ -124,12 +178,19 @@ class Indexer:
             new_store.copy_sources(old_store, set(unchanged))
             old_store.close()
             for doc_id in unchanged:
-                catalog.carry_text(previous_name, generation, previous_docs[doc_id])
+                catalog.carry_document(previous_name, generation, previous_docs[doc_id])
                 documents[doc_id] = previous_docs[doc_id]
 
-        chunks, skipped = self._load_and_chunk([sources[i] for i in changed], generation, documents)
-        self._embed(new_store, chunks, progress)
+        loaded, skipped = self._load([sources[i] for i in changed])
+        skipped = sorted(scan.refused + still_skipped + skipped)
+        chunks = [chunk for document in loaded for chunk in self._chunker.split(document)]
+        split = [sentences.split(document.text) for document in loaded]
+        sentence_texts = [doc.text[s:e] for doc, (spans, _) in zip(loaded, split, strict=True) for s, e in spans]
+        counter = _Progress(progress, len(chunks) + len(sentence_texts))
+        self._embed(new_store, chunks, counter)
         new_store.close()
+        vectors = self._embed_sentences(sentence_texts, counter)
+        self._write_documents(loaded, chunks, split, vectors, generation, documents)
 
         manifest = Manifest(
             generation=generation,
@@ -141,6 +202,8 @@ class Indexer:
         catalog.write_manifest(manifest)
         self._write_extras(generation, manifest)
         catalog.switch_to(generation)
+        if self._on_switch is not None:
+            self._on_switch()
         self._discard_old(generation)
 
         report.generation = generation
@@ -150,44 +213,83 @@ class Indexer:
         report.updated = sum(1 for i in changed if i in documents and i in previous_docs)
         # A document that became unreadable leaves the index: it counts as skipped and removed.
         report.removed = len(removed) + sum(1 for i in changed if i in previous_docs and i not in documents)
-        report.skipped = [{"source": s, "reason": r} for s, r in skipped]
+        report.skipped = [{"source": s, "reason": r} for s, r, _ in skipped]
         report.chunks = manifest.chunk_total
         report.embedded = len(chunks)
+        report.sentences = len(sentence_texts)
         return report
 
-    def _load_and_chunk(
-        self, sources: list[SourceFile], generation: str, documents: dict[str, DocumentRecord]
-    ) -> tuple[list[Chunk], list[tuple[str, str]]]:
-        chunks: list[Chunk] = []
-        skipped: list[tuple[str, str]] = []
+    def _previous(self) -> tuple[str | None, Manifest | None]:
+        """The serving generation and its manifest; (None, None) when there is none or it is
+        unreadable, in which case this rebuild starts over from the sources and repairs it."""
+        try:
+            name = self._catalog.current_generation()
+            return name, self._catalog.read_manifest(name) if name else None
+        except IndexCorrupt as error:
+            logger.warning("%s; rebuilding everything", error)
+            return None, None
+
+    def _load(self, sources: list[SourceFile]) -> tuple[list[SourceDocument], list[tuple[str, str, str]]]:
+        loaded: list[SourceDocument] = []
+        skipped: list[tuple[str, str, str]] = []
         for source in sources:
             try:
-                document = load_document(source)
+                loaded.append(load_document(source))
             except SourceUnreadable as error:
                 logger.warning("Skipped %s", error)
-                skipped.append((source.id, str(error).removeprefix(f"{source.id}: ")))
-                continue
-            document_chunks = self._chunker.split(document)
-            chunks.extend(document_chunks)
-            documents[document.id] = DocumentRecord(
+                skipped.append((source.id, str(error).removeprefix(f"{source.id}: "), source.content_hash))
+        return loaded, skipped
+
+    def _write_documents(
+        self,
+        loaded: list[SourceDocument],
+        chunks: list[Chunk],
+        split: list[tuple[np.ndarray, dict[str, int]]],
+        vectors: np.ndarray,
+        generation: str,
+        documents: dict[str, DocumentRecord],
+    ) -> None:
+        """Each document's text, chunk table and sentences into the generation."""
+        by_source: dict[str, list[Chunk]] = {}
+        for chunk in chunks:
+            by_source.setdefault(chunk.source, []).append(chunk)
+        row = 0
+        for document, (spans, term_counts) in zip(loaded, split, strict=True):
+            record = DocumentRecord(
                 id=document.id,
                 content_hash=document.content_hash,
                 kind=document.kind,
                 title=document.title,
                 text_file=self._catalog.write_text(generation, document.id, document.text),
-                chunks=tuple((c.start, c.end, c.page) for c in document_chunks),
+                chunks=tuple((c.start, c.end, c.page) for c in by_source.get(document.id, [])),
                 pages=tuple((p.page, p.start, p.end) for p in document.pages),
             )
-        return chunks, skipped
+            own = DocumentSentences(spans, vectors[row : row + len(spans)], term_counts)
+            sentences.save(self._catalog.sentences_dir(generation), record.stem, own)
+            row += len(spans)
+            documents[document.id] = record
 
-    def _embed(self, target: store.ChunkStore, chunks: list[Chunk], progress: Progress | None) -> None:
+    def _embed(self, target: store.ChunkStore, chunks: list[Chunk], progress: _Progress) -> None:
         # Batches span documents, and chunks of similar length go together so the model pads
         # little: many small files embed as fast as one large one.
         chunks = sorted(chunks, key=lambda chunk: len(chunk.text))
         for begin in range(0, len(chunks), EMBED_BATCH):
-            target.add(chunks[begin : begin + EMBED_BATCH])
-            if progress:
-                progress(min(begin + EMBED_BATCH, len(chunks)), len(chunks))
+            batch = chunks[begin : begin + EMBED_BATCH]
+            target.add(batch)
+            progress.advance(len(batch))
+
+    def _embed_sentences(self, texts: list[str], progress: _Progress) -> np.ndarray:
+        """Unit vectors (float16) in the input order, embedded in batches of similar length."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors: np.ndarray | None = None
+        for begin in range(0, len(order), EMBED_BATCH):
+            batch = order[begin : begin + EMBED_BATCH]
+            computed = np.asarray(self._embeddings.embed_documents([texts[i] for i in batch]), dtype=np.float16)
+            if vectors is None:
+                vectors = np.zeros((len(texts), computed.shape[1]), dtype=np.float16)
+            vectors[batch] = computed
+            progress.advance(len(batch))
+        return vectors if vectors is not None else np.zeros((0, 0), dtype=np.float16)
 
     def _write_extras(self, generation: str, manifest: Manifest) -> None:
         """BM25 over exactly this generation's chunks and documents, so keyword and vector search agree."""
@@ -198,7 +300,7 @@ class Indexer:
             for record in document.chunk_records():
                 ids.append(record.id)
                 texts.append(text[record.start : record.end])
-        LexicalIndex.build(ids, texts).save(self._catalog.lexical_dir(generation))
+        LexicalIndex.build(ids, texts, k1=CHUNK_BM25_K1).save(self._catalog.lexical_dir(generation))
         documents = LexicalIndex.build(list(manifest.documents), document_texts, k1=DOCUMENT_BM25_K1)
         documents.save(self._catalog.document_lexical_dir(generation))
 

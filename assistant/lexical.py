@@ -32,8 +32,10 @@ class LexicalIndex:
     @classmethod
     def build(cls, chunk_ids: list[str], texts: list[str], k1: float = 1.5, b: float = 0.75) -> LexicalIndex:
         model = bm25s.BM25(k1=k1, b=b)
-        if texts:
-            model.index(_tokens(texts), show_progress=False)
+        tokens = _tokens(texts) if texts else []
+        if not any(tokens):  # nothing but symbols: no word to find, and bm25s cannot index it
+            return cls(model, [])
+        model.index(tokens, show_progress=False)
         return cls(model, chunk_ids)
 
     def save(self, directory: Path) -> None:

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 from langchain_core.embeddings import Embeddings
 
-from assistant.catalog import Catalog, ChunkRecord, Manifest
-from assistant.errors import DocumentNotFound
+from assistant import sentences
+from assistant.catalog import REBUILD, Catalog, ChunkRecord, Manifest
+from assistant.errors import DocumentNotFound, IndexCorrupt
 from assistant.lexical import LexicalIndex
+from assistant.sentences import SentenceIndex
 from assistant.store import ChunkStore
 
 logger = logging.getLogger(__name__)
@@ -40,11 +42,23 @@ class LoadedIndex:
     def __init__(self, catalog: Catalog, generation: str, embeddings: Embeddings) -> None:
         self.generation = generation
         self.manifest: Manifest = catalog.read_manifest(generation)
+        try:
+            self._read_files(catalog, generation)
+        except (OSError, ValueError, KeyError) as error:
+            detail = f"{type(error).__name__}: {error}"
+            raise IndexCorrupt(f"Generation {generation} cannot be read ({detail}); {REBUILD}") from None
         self.store = ChunkStore(catalog.location(generation), embeddings, create=False)
+
+    def _read_files(self, catalog: Catalog, generation: str) -> None:
         self.texts = {doc_id: catalog.read_text(generation, doc) for doc_id, doc in self.manifest.documents.items()}
         self.chunks: dict[str, ChunkRecord] = {
             record.id: record for doc in self.manifest.documents.values() for record in doc.chunk_records()
         }
+        sentences_dir = catalog.sentences_dir(generation)
+        self.sentences = SentenceIndex(
+            self.texts,
+            {doc_id: sentences.load(sentences_dir, doc.stem) for doc_id, doc in self.manifest.documents.items()},
+        )
         lexical_dir = catalog.lexical_dir(generation)
         self.lexical = LexicalIndex.load(lexical_dir) if lexical_dir.is_dir() else None
         document_dir = catalog.document_lexical_dir(generation)
@@ -72,7 +86,14 @@ class LoadedIndex:
 
 
 class IndexHandle:
-    """The index a server answers from; picks up a new generation once its pointer moves."""
+    """The index a server answers from; picks up a new generation once its pointer moves.
+
+    The first generation is loaded by the first request (there is nothing else to answer from).
+    After that, a moved pointer is followed in the background: requests keep the generation they
+    have until the new one has loaded, and a generation that fails to load leaves the serving
+    one in place (it is tried again when the pointer moves again). A rebuild in this process
+    switches at once (`refresh`), so what it wrote is what the next request sees.
+    """
 
     def __init__(self, catalog: Catalog, embeddings: Embeddings) -> None:
         self._catalog = catalog
@@ -81,6 +102,8 @@ class IndexHandle:
         self._loaded: LoadedIndex | None = None
         self._stamp: tuple[int, int] | None = None
         self._retired: LoadedIndex | None = None
+        self._switching = False
+        self._failed_stamp: tuple[int, int] | None = None
 
     @property
     def catalog(self) -> Catalog:
@@ -91,16 +114,60 @@ class IndexHandle:
         loaded = self._loaded
         if loaded is not None and stamp == self._stamp:
             return loaded
+        if loaded is None:
+            return self.refresh()
+        self._switch_in_background(stamp)
+        return loaded
+
+    def refresh(self) -> LoadedIndex:
+        """Follow the pointer now, in this thread; errors propagate (nothing is replaced)."""
         with self._lock:
+            stamp = self._catalog.pointer_stamp()
             if self._loaded is None or stamp != self._stamp:
-                generation = self._catalog.require_current()
-                if self._loaded is None or self._loaded.generation != generation:
-                    logger.info("Serving index generation %s", generation)
-                    # Requests last milliseconds and rebuilds seconds: the generation before the
-                    # one just replaced has no request left on it, so its Chroma client can go.
-                    if self._retired is not None:
-                        self._retired.store.close()
-                    self._retired = self._loaded
-                    self._loaded = LoadedIndex(self._catalog, generation, self._embeddings)
-                self._stamp = stamp
+                self._install(self._open(), stamp)
             return self._loaded
+
+    def follow_rebuild(self) -> None:
+        """After a rebuild in this process: serve what it wrote at once, if serving at all."""
+        if self._loaded is None:
+            return
+        try:
+            self.refresh()
+        except Exception as error:  # noqa: BLE001 - the rebuild is done; the next request retries
+            logger.error("Cannot load the rebuilt index (%s); still serving %s", error, self._loaded.generation)
+
+    def _open(self) -> LoadedIndex:
+        generation = self._catalog.require_current()
+        if self._loaded is not None and self._loaded.generation == generation:
+            return self._loaded
+        return LoadedIndex(self._catalog, generation, self._embeddings)
+
+    def _install(self, index: LoadedIndex, stamp: tuple[int, int] | None) -> None:
+        """Serve `index` from now on (the caller holds the lock)."""
+        if index is not self._loaded:
+            logger.info("Serving index generation %s", index.generation)
+            # Requests last milliseconds and rebuilds seconds: the generation before the one just
+            # replaced has no request left on it, so its Chroma client can go.
+            if self._retired is not None:
+                self._retired.store.close()
+            self._retired, self._loaded = self._loaded, index
+        self._stamp = stamp
+
+    def _switch_in_background(self, stamp: tuple[int, int] | None) -> None:
+        with self._lock:
+            if self._switching or stamp == self._stamp or stamp == self._failed_stamp:
+                return
+            self._switching = True
+        threading.Thread(target=self._switch, args=(stamp,), name="index-switch", daemon=True).start()
+
+    def _switch(self, stamp: tuple[int, int] | None) -> None:
+        try:
+            index = self._open()
+        except Exception as error:  # noqa: BLE001 - any failure keeps the serving generation
+            logger.error("Cannot load the new index generation (%s); still serving %s", error, self._loaded.generation)
+            with self._lock:
+                self._failed_stamp, self._switching = stamp, False
+            return
+        with self._lock:
+            self._install(index, stamp)
+            self._switching = False

@@ -9,6 +9,7 @@ from langchain_core.embeddings import Embeddings
 
 from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.answering.generative import GenerativeAnswerer
+from assistant.answering.selector import AnswerModel
 from assistant.answering.types import Answer
 from assistant.catalog import Catalog
 from assistant.chunking import Chunker
@@ -57,7 +58,7 @@ class Assistant:
             self.settings.chunk_overlap_tokens,
             model_window(path),
         )
-        return Indexer(self.settings, self.catalog, self.embeddings, chunker)
+        return Indexer(self.settings, self.catalog, self.embeddings, chunker, on_switch=self.handle.follow_rebuild)
 
     def _k(self, top_k: int | None) -> int:
         if top_k is None:
@@ -68,10 +69,22 @@ class Assistant:
 
 
 def validate_text(text: str, settings: Settings, what: str = "question") -> None:
+    _encodable(text, what)
     if not text.strip():
         raise InvalidQuestion(f"The {what} is empty.")
     if len(text) > settings.max_question_chars:
         raise InvalidQuestion(f"The {what} is {len(text)} characters long; the limit is {settings.max_question_chars}.")
+
+
+def _encodable(text: str, what: str) -> None:
+    """Text must be valid Unicode: a lone surrogate ("\\ud800" in JSON, undecodable bytes on a
+    command line) cannot be tokenized, stored or sent back."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidQuestion(
+            f"The {what} is not valid Unicode text (character {error.start}: {text[error.start]!a})."
+        ) from None
 
 
 def validate_turns(turns: list[Turn], settings: Settings) -> None:
@@ -82,18 +95,23 @@ def validate_turns(turns: list[Turn], settings: Settings) -> None:
     for turn in turns:
         if turn.role not in ("user", "assistant", "system"):
             raise InvalidQuestion(f"Unknown role {turn.role!r}: use 'user' or 'assistant'.")
+        _encodable(turn.content, "message")
     user_turns = [turn for turn in turns if turn.role == "user"]
     if not user_turns:
         raise InvalidQuestion("No user message: the last question must come from the user.")
     validate_text(user_turns[-1].content, settings)
 
 
-def build_assistant(settings: Settings, embeddings: Embeddings | None = None) -> Assistant:
+def build_assistant(
+    settings: Settings, embeddings: Embeddings | None = None, answer_model: AnswerModel | None = None
+) -> Assistant:
     """Everything heavy, built once: the model (seconds), the catalog and the index handle."""
     embeddings = embeddings or load_embeddings(settings.embedding_model_path, settings.embedding_batch_size)
     catalog = Catalog(settings.index_dir, settings.chroma_url, settings.collection_prefix)
     handle = IndexHandle(catalog, embeddings)
-    extractive = ExtractiveAnswerer(embeddings, settings.min_answer_confidence, settings.max_answer_sentences)
+    extractive = ExtractiveAnswerer(
+        answer_model or AnswerModel.load(), settings.min_answer_confidence, settings.max_answer_sentences
+    )
     generative = None
     if settings.generative:
         if not settings.llm_base_url:
@@ -104,6 +122,7 @@ def build_assistant(settings: Settings, embeddings: Embeddings | None = None) ->
             embeddings,
             settings.llm_min_support,
             fallback_extractive=settings.llm_fallback_extractive,
+            gate=settings.llm_gate,
         )
     return Assistant(
         settings=settings,

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     )
     collection_prefix: str = Field("assistant", min_length=3, description="Chroma collection prefix.")
 
+    max_source_bytes: int = Field(
+        20 * 1024 * 1024, ge=1, description="Larger source files are skipped and reported by name."
+    )
+
     # Embedding and chunking: changing any of these forces a full rebuild.
     embedding_model: str = Field("", description="Sentence-transformers model path; empty = packaged MiniLM.")
     embedding_batch_size: int = Field(64, ge=1)
@@ -50,9 +54,13 @@ class Settings(BaseSettings):
         ge=0,
         description="Weighted fusion: top of the dense-leaning first stage that these weights re-rank (0: one stage).",
     )
-    # Calibrated with `assistant eval --questions eval/calibration.jsonl --calibrate`, a question
-    # set kept apart from the gate's so the gate measures the threshold rather than fitting it.
-    min_answer_confidence: float = Field(0.47, description="Below this the extractive answerer abstains.")
+    min_answer_confidence: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Answer only when the answer model's probability of a right answer reaches this; "
+        "unset = the threshold chosen with the model (bench/train_answerer.py).",
+    )
     max_answer_sentences: int = Field(2, ge=1)
 
     # Request limits.
@@ -71,6 +79,11 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(400, ge=16)
     llm_fallback_extractive: bool = Field(False, description="Answer extractively when the LLM fails.")
     llm_min_support: float = Field(0.7, ge=0, le=1, description="Content-word share a cited passage must cover.")
+    llm_gate: bool = Field(
+        True,
+        description="Abstain without asking the LLM when the extractive answer model finds no answer "
+        "(bench/squad.py --generative measures both ways).",
+    )
 
     max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted (413 beyond).")
 
@@ -81,6 +94,10 @@ class Settings(BaseSettings):
         "", description="Comma-separated Bearer keys; required when serving beyond loopback and for POST /index."
     )
     rate_limit_per_minute: int = Field(600, ge=1, description="Requests per minute per key (or per client).")
+    trusted_proxies: str = Field(
+        "", description="Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed."
+    )
+    max_connections: int = Field(256, ge=1, description="Open connections beyond this get a 503.")
 
     @field_validator("chroma_url", "llm_base_url")
     @classmethod

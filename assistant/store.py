@@ -81,11 +81,13 @@ class ChunkStore:
             # The raw collection lets unchanged chunks move between generations with their
             # vectors, so a rebuild never re-embeds text that did not change.
             self._collection = self._client.get_collection(location.collection)
+            self._size: int | None = None
         except Exception as error:
             raise StoreUnavailable(f"Chroma collection {location.collection}: {error}") from error
 
     def add(self, chunks: list[Chunk]) -> None:
         """Embed and store chunks."""
+        self._size = None
         if not chunks:
             return
         self._vectors.add_texts(
@@ -96,6 +98,7 @@ class ChunkStore:
 
     def add_with_vectors(self, chunks: list[Chunk], vectors: list[list[float]]) -> None:
         """Store chunks whose vectors were computed elsewhere (benchmarks with synthetic data)."""
+        self._size = None
         for begin in range(0, len(chunks), _COPY_PAGE):
             batch = chunks[begin : begin + _COPY_PAGE]
             self._collection.add(
@@ -107,6 +110,7 @@ class ChunkStore:
 
     def copy_sources(self, other: ChunkStore, sources: set[str]) -> int:
         """Copy every chunk of `sources` from another generation, vectors included."""
+        self._size = None
         copied = 0
         offset = 0
         while True:
@@ -128,7 +132,10 @@ class ChunkStore:
 
     def query(self, embedding: list[float], k: int) -> list[StoredHit]:
         """Nearest chunks by cosine similarity (1 = same direction)."""
-        k = min(k, self.count())
+        # A served generation never changes, so its size is asked once (a round trip per query).
+        if self._size is None:
+            self._size = self.count()
+        k = min(k, self._size)
         if k <= 0:
             return []
         try:

@@ -11,7 +11,7 @@ QUESTION = "How many representatives participated in the First Congress of World
 
 @pytest.fixture(scope="module")
 def client(sample_assistant):
-    with TestClient(create_app(sample_assistant.settings, sample_assistant)) as client:
+    with TestClient(create_app(sample_assistant.settings, sample_assistant), base_url="http://127.0.0.1") as client:
         yield client
 
 
@@ -101,7 +101,7 @@ def test_malformed_json_is_a_400(client):
 
 def test_asking_before_any_index_says_to_run_index(make_assistant, corpus, tmp_path):
     assistant = make_assistant(corpus, tmp_path / "never-built")
-    with TestClient(create_app(assistant.settings, assistant)) as client:
+    with TestClient(create_app(assistant.settings, assistant), base_url="http://127.0.0.1") as client:
         response = _ask(client, QUESTION)
         assert response.status_code == 503
         assert "assistant index" in response.json()["detail"]

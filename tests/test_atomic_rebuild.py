@@ -36,7 +36,7 @@ def test_a_rebuild_killed_midway_leaves_the_old_index_serving(corpus, make_assis
     process = subprocess.Popen([str(BIN / "assistant"), "index"], env=env, stderr=subprocess.DEVNULL)
     new_generation_dir = index_dir / "generations" / "g000002"
     deadline = time.monotonic() + 60
-    while not (new_generation_dir / "texts").exists() and time.monotonic() < deadline:
+    while not (new_generation_dir / "chroma").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.5)  # into the embedding
     assert process.poll() is None, "the rebuild finished before it could be interrupted"

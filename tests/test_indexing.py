@@ -79,3 +79,50 @@ def test_a_second_rebuild_is_refused_while_one_runs(corpus, make_assistant):
     assistant = make_assistant(corpus)
     with assistant.catalog.rebuild_lock(), pytest.raises(RebuildInProgress, match="Another rebuild"):
         assistant.indexer().rebuild()
+
+
+def test_a_file_that_stays_unreadable_does_not_make_a_new_generation(corpus, make_assistant):
+    (corpus / "empty.txt").write_text("")
+    indexer = make_assistant(corpus).indexer()
+    first = indexer.rebuild()
+    again = indexer.rebuild()
+    assert not again.changed and again.generation == first.generation
+    assert [s["source"] for s in again.skipped] == ["empty.txt"]
+    # Once it holds text, it is read and indexed.
+    (corpus / "empty.txt").write_text("The cafeteria opens at eight.")
+    fixed = indexer.rebuild()
+    assert fixed.changed and fixed.added == 1 and fixed.skipped == []
+
+
+class CountingEmbeddings:
+    """The real model, counting what it is asked to embed."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+        self.documents = 0
+
+    def embed_documents(self, texts):
+        self.documents += len(texts)
+        return self.real.embed_documents(texts)
+
+    def embed_query(self, text):
+        return self.real.embed_query(text)
+
+
+def test_sentences_are_embedded_by_the_rebuild_not_by_the_first_questions(corpus, embeddings, tmp_path):
+    from assistant.runtime import build_assistant
+    from assistant.settings import Settings
+
+    counting = CountingEmbeddings(embeddings)
+    assistant = build_assistant(Settings(sources_dir=corpus, index_dir=tmp_path / "index"), embeddings=counting)
+    report = assistant.indexer().rebuild()
+    assert report.sentences > report.chunks
+    counting.documents = 0
+    for question in ("How many guests attended the first congress?", "Who heads the Heydar Aliyev Foundation?"):
+        assert not assistant.ask_text(question).abstained
+    assert counting.documents == 0
+
+    # An added document embeds its own sentences only; the others' are carried over.
+    (corpus / "orchard.txt").write_text(EXTRA)
+    added = assistant.indexer().rebuild()
+    assert added.sentences == 2

@@ -1,5 +1,8 @@
 """Hybrid fusion: what each stage contributes, and indexes built before its side indexes changed."""
 
+from dataclasses import replace
+
+from assistant.indexing import fingerprint
 from assistant.retrieval import weighted_fusion
 
 SHARP = [0.45, 0.2, 0.35]  # dense, chunk BM25, document BM25
@@ -42,16 +45,19 @@ def test_depth_zero_is_one_stage_with_the_sharp_weights():
     assert weighted_fusion(_signals(), SHARP, FIRST, depth=0) == weighted_fusion(_signals(), SHARP)
 
 
-def test_an_index_from_before_the_document_bm25_change_is_rewritten_without_re_embedding(corpus, make_assistant):
+def test_changed_bm25_parameters_rewrite_the_side_indexes_without_re_embedding(corpus, make_assistant):
     assistant = make_assistant(corpus)
     first = assistant.indexer().rebuild()
     catalog = assistant.catalog
-    # A generation written by the previous release had its document BM25 under the old name.
-    catalog.document_lexical_dir(first.generation).rename(catalog.generation_dir(first.generation) / "bm25-documents")
+    # A generation written with other BM25 parameters (an earlier release's k1).
+    manifest = catalog.read_manifest(first.generation)
+    catalog.write_manifest(replace(manifest, fingerprint={**manifest.fingerprint, "lexical": {"document_k1": 1.5}}))
 
     upgraded = assistant.indexer().rebuild()
     assert upgraded.changed and upgraded.generation != first.generation
-    assert upgraded.embedded == 0 and upgraded.unchanged == 1
+    assert upgraded.embedded == 0 and upgraded.unchanged == 1 and not upgraded.full
+    rewritten = catalog.read_manifest(upgraded.generation).fingerprint
+    assert rewritten["lexical"] == fingerprint(assistant.settings)["lexical"]
     assert catalog.document_lexical_dir(upgraded.generation).is_dir()
     answer = assistant.ask_text("When was the Support to the Azerbaijan Diaspora Fund established?")
     assert "July 6, 2018" in answer.text

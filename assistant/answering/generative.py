@@ -31,12 +31,14 @@ class GenerativeAnswerer:
     def __init__(
         self,
         llm: LLMClient,
-        gate: ExtractiveAnswerer,
+        extractive: ExtractiveAnswerer,
         embeddings: Embeddings,
         min_support: float,
         fallback_extractive: bool = False,
+        gate: bool = True,
     ) -> None:
         self.llm = llm
+        self._extractive = extractive
         self._gate = gate
         self._embeddings = embeddings
         self._min_support = min_support
@@ -59,9 +61,10 @@ class GenerativeAnswerer:
         return replace(offline, question=condensed)
 
     def answer(self, retrieval: Retrieval) -> Answer:
-        # The same relevance check as the offline answerer: no relevant passage, no LLM call.
-        extractive = self._gate.answer(retrieval)
-        if extractive.abstained:
+        # With the gate, the offline answer model decides whether the passages answer at all; the
+        # LLM is asked only when they do. Its quote is also the fallback when the LLM fails.
+        extractive = self._extractive.answer(retrieval)
+        if extractive.abstained and (self._gate or not retrieval.passages):
             return extractive
         shown = [neutralize_instructions(p.text) for p in retrieval.passages]
         messages = answer_messages(retrieval.query.question, shown, retrieval.query.history)

@@ -28,19 +28,25 @@ conversation, naming what "it", "they" or "that" refer to. Reply with the rewrit
 HISTORY_CHARS = 600  # of each earlier turn shown with a follow-up
 _RUNAWAY = re.compile(r"\s*\bQuestion:\s")
 OMITTED = "[instruction-like text omitted]"
-# Sentences in a source that address a model rather than a reader. They are data, never orders;
-# the model does not see them at all, which no wording of the prompt can guarantee on its own.
+# Sentences in a source that address a model rather than a reader: they are not shown to the
+# model at all, which no wording of the prompt can guarantee on its own. Only text aimed at an
+# AI counts; ordinary imperatives ("You must never share your password", "Ignore the previous
+# version of this policy") are a document's content and reach the model as quoted data.
 _INSTRUCTION = re.compile(
-    r"\b(ignore|disregard|forget|override)\b.{0,60}\b(question|instructions?|above|previous|prompt|rules|context)\b"
-    r"|\b(say|reply|respond|answer|output|print|write)\b(\s+\w+){0,3}\s+(with\s+)?[\"'“‘]"
-    r"|\byou\s+(are|must|should|will)\s+(now|only|always|never)\b"
-    r"|\b(system prompt|assistant:|as an ai)\b",
-    re.IGNORECASE,
+    r"\b(?:ignore|disregard|forget|override)\b[^.!?\n]{0,40}"
+    r"\b(?:instructions?|prompts?|the question|the user|the rules above|everything above)\b"
+    r"|\byou\s+are\s+now\b|\bfrom\s+now\s+on,?\s+you\b"
+    r"|\b(?:system prompt|as an ai)\b"
+    r"|^\s*(?:assistant|system)\s*:",
+    re.IGNORECASE | re.MULTILINE,
 )
 
 
 def neutralize_instructions(text: str) -> str:
-    """The passage with instruction-like sentences replaced by a marker."""
+    """The passage as the model sees it: instruction-like sentences replaced by a marker, and the
+    source's own reference markers ("[12]" in Wikipedia text) removed, since the model would
+    copy them and they would read as citations of passages that do not exist or are others."""
+    text = MARKER.sub("", text)
     parts, position = [], 0
     for start, end in sentence_spans(text):
         if _INSTRUCTION.search(text[start:end]):

@@ -12,10 +12,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant.api.openai_compat import router as openai_router
 from assistant.api.routes import router
-from assistant.api.security import BodyLimit, RateLimiter, is_loopback
+from assistant.api.security import BodyLimit, LoopbackHostOnly, RateLimiter, check_keys, is_loopback
 from assistant.errors import (
     AssistantError,
     DocumentNotFound,
+    IndexCorrupt,
     IndexNotBuilt,
     InsecureBinding,
     InvalidQuestion,
@@ -37,6 +38,7 @@ STATUS_FOR_ERROR: dict[type[AssistantError], int] = {
     LLMTimeout: 504,
     DocumentNotFound: 404,
     IndexNotBuilt: 503,
+    IndexCorrupt: 503,
     StoreUnavailable: 503,
     SourcesMissing: 503,
     RebuildInProgress: 409,
@@ -52,6 +54,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         raise InsecureBinding(
             f"Refusing to serve on {settings.host} without ASSISTANT_API_KEYS: anyone on the network could use it."
         )
+    check_keys(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -67,6 +70,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if not settings.keys:
+        app.add_middleware(LoopbackHostOnly)
     app.include_router(router)
     app.include_router(openai_router)
 

@@ -151,7 +151,7 @@ def sources(assistant: AssistantDep, _: CallerDep) -> SourcesResponse:
             )
             for doc in index.manifest.documents.values()
         ],
-        skipped=[{"source": s, "reason": r} for s, r in index.manifest.skipped],
+        skipped=[{"source": s, "reason": r} for s, r, _ in index.manifest.skipped],
     )
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
+import json
 import math
 import threading
 import time
+from collections import OrderedDict
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from assistant.errors import Misconfigured
 from assistant.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="One of ASSISTANT_API_KEYS.")
@@ -26,34 +30,60 @@ def is_loopback(host: str) -> bool:
 
 
 class RateLimiter:
-    """A token bucket per caller: `per_minute` requests, refilled continuously."""
+    """A token bucket per caller: `per_minute` requests, refilled continuously.
 
-    def __init__(self, per_minute: int) -> None:
+    Buckets live in a bounded map, least recently used first out: a flood of new callers
+    (spoofed addresses) cannot grow memory, and an evicted bucket was the least active one.
+    """
+
+    def __init__(self, per_minute: int, max_callers: int = 10_000) -> None:
         self._rate = per_minute / 60.0
         self._capacity = float(per_minute)
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._max_callers = max_callers
         self._lock = threading.Lock()
 
     def retry_after(self, caller: str) -> int:
         """0 when the request may go ahead, else seconds until it could."""
         now = time.monotonic()
         with self._lock:
-            tokens, stamp = self._buckets.get(caller, (self._capacity, now))
+            tokens, stamp = self._buckets.pop(caller, (self._capacity, now))
             tokens = min(self._capacity, tokens + (now - stamp) * self._rate)
-            if tokens >= 1:
-                self._buckets[caller] = (tokens - 1, now)
-                return 0
-            self._buckets[caller] = (tokens, now)
-            return max(1, math.ceil((1 - tokens) / self._rate))
+            allowed = tokens >= 1
+            self._buckets[caller] = (tokens - 1 if allowed else tokens, now)
+            while len(self._buckets) > self._max_callers:
+                self._buckets.popitem(last=False)
+            return 0 if allowed else max(1, math.ceil((1 - tokens) / self._rate))
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
 
-def _check_key(settings: Settings, credentials: HTTPAuthorizationCredentials | None, required: bool) -> str | None:
-    keys = settings.keys
+MIN_KEY_CHARS = 16  # shorter keys can be guessed; refused at start
+
+
+def check_keys(settings: Settings) -> None:
+    short = [key for key in settings.keys if len(key) < MIN_KEY_CHARS]
+    if short:
+        raise Misconfigured(
+            f"{len(short)} of ASSISTANT_API_KEYS is shorter than {MIN_KEY_CHARS} characters; "
+            "use long random keys (python -c 'import secrets; print(secrets.token_urlsafe(24))')."
+        )
+
+
+def _client_address(request: Request) -> str:
+    return f"ip:{request.client.host if request.client else 'unknown'}"
+
+
+def _check_key(request: Request, credentials: HTTPAuthorizationCredentials | None, required: bool) -> str | None:
+    keys = request.app.state.settings.keys
     if not keys and not required:
         return None
     if not keys:
         raise HTTPException(403, "Rebuilding over HTTP is disabled: set ASSISTANT_API_KEYS to enable it.")
-    if credentials is None or credentials.credentials not in keys:
+    if credentials is None or not any(hmac.compare_digest(credentials.credentials, key) for key in keys):
+        # A wrong key costs the client's address a request: guessing runs into the rate limit.
+        _limit(request, _client_address(request))
         raise HTTPException(
             401, "A valid API key is required (Authorization: Bearer <key>).", headers={"WWW-Authenticate": "Bearer"}
         )
@@ -68,21 +98,57 @@ def _limit(request: Request, caller: str) -> None:
 
 def caller(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
     """Authenticates (when keys are set) and rate-limits; returns who is calling."""
-    key = _check_key(request.app.state.settings, credentials, required=False)
-    who = f"key:{key}" if key else f"ip:{request.client.host if request.client else 'unknown'}"
+    key = _check_key(request, credentials, required=False)
+    who = f"key:{key}" if key else _client_address(request)
     _limit(request, who)
     return who
 
 
 def admin(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
     """Like `caller`, but a key is required even on loopback: rebuilding changes what everyone sees."""
-    key = _check_key(request.app.state.settings, credentials, required=True)
+    key = _check_key(request, credentials, required=True)
     _limit(request, f"key:{key}")
     return f"key:{key}"
 
 
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header, without its port ("[::1]:8000" -> "::1")."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class LoopbackHostOnly:
+    """ASGI middleware for keyless mode: answer only requests addressed to a loopback name.
+
+    Without keys, anything that reaches the port may read the corpus. A web page the user
+    visits can reach 127.0.0.1 through a domain of its own that resolves there (DNS
+    rebinding); its requests carry that domain as Host, and are refused here.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            host = dict(scope.get("headers", [])).get(b"host", b"").decode("latin-1")
+            name = host_name(host)
+            if name not in LOOPBACK_NAMES and not name.endswith(".localhost"):
+                detail = "Without ASSISTANT_API_KEYS only loopback host names are answered."
+                return await send_error(send, 403, detail, "host_not_allowed")
+        await self.app(scope, receive, send)
+
+
 class BodyLimit:
-    """ASGI middleware: refuse bodies over `max_bytes` (by header or as they stream) with a 413."""
+    """ASGI middleware: refuse bodies over `max_bytes` with a 413, whether declared or streamed.
+
+    A body without Content-Length (chunked) is read up to the limit before the app sees it, so
+    an oversized one is refused as such instead of failing half-parsed as a 400.
+    """
 
     def __init__(self, app, max_bytes: int) -> None:
         self.app = app
@@ -92,35 +158,37 @@ class BodyLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await self._refuse(send)
-        received = 0
-
-        async def limited_receive():
-            nonlocal received
+        if declared is not None:
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                return await self._refuse(send)
+            return await self.app(scope, receive, send)
+        body, more = b"", True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _BodyTooLarge
-            return message
+            if message["type"] != "http.request":  # the client went away
+                return None
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                return await self._refuse(send)
+        replayed = False
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await self._refuse(send)
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return await self.app(scope, replay, send)
 
     async def _refuse(self, send) -> None:
-        body = f'{{"detail": "Request body over {self.max_bytes} bytes.", "code": "body_too_large"}}'.encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, 413, f"Request body over {self.max_bytes} bytes.", "body_too_large")
 
 
-class _BodyTooLarge(Exception):
-    pass
+async def send_error(send, status: int, detail: str, code: str) -> None:
+    """A `{"detail", "code"}` JSON error straight from middleware, like the app's own errors."""
+    body = json.dumps({"detail": detail, "code": code}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,156 @@
+"""The answer model: which retrieved sentence answers each part of the question, and whether to
+answer at all. Features in features.py, weights in selector_weights.json, both learned by
+bench/train_answerer.py from the tune articles of ../shared/benchmarks/squad2.
+
+Two logistic regressions, applied in turn:
+1. the sentence model scores every candidate sentence (does it hold the answer?); the best wins;
+2. the answer model looks at the winner against the question (margin over the runner-up, rare
+   question words it lacks, negation, a number or name it does not mention...) and gives the
+   probability that the answer is right. Below the threshold chosen on the tune split (for at
+   most 10% refused answerable questions there), the assistant says the sources do not answer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from assistant.answering.features import (
+    QUESTION_FEATURES,
+    SENTENCE_FEATURES,
+    Candidate,
+    QuestionPart,
+    question_features,
+    sentence_features,
+)
+from assistant.sentences import SentenceIndex
+
+WEIGHTS = Path(__file__).with_name("selector_weights.json")
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """A standardized logistic regression, as scikit-learn fitted it."""
+
+    names: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    def logits(self, rows: np.ndarray) -> np.ndarray:
+        return ((rows - self.mean) / self.scale) @ self.coef + self.intercept
+
+    def to_json(self) -> dict:
+        return {
+            "features": list(self.names),
+            "mean": self.mean.round(6).tolist(),
+            "scale": self.scale.round(6).tolist(),
+            "coef": self.coef.round(6).tolist(),
+            "intercept": round(float(self.intercept), 6),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict, expected: tuple[str, ...]) -> LinearModel:
+        if tuple(data["features"]) != expected:
+            raise ValueError(f"weights were trained on other features: {data['features']} != {list(expected)}")
+        return cls(
+            names=expected,
+            mean=np.asarray(data["mean"]),
+            scale=np.asarray(data["scale"]),
+            coef=np.asarray(data["coef"]),
+            intercept=float(data["intercept"]),
+        )
+
+
+@dataclass(frozen=True)
+class AnswerModel:
+    sentence: LinearModel
+    answer: LinearModel
+    threshold: float  # answer only when the probability of a right answer reaches this
+    # The runner-up sentence is quoted too when its score is this close to the best one's: when
+    # the model cannot tell two sentences apart, showing both answers more often than guessing.
+    second_sentence_gap: float = 0.0
+
+    @classmethod
+    def untrained(cls) -> AnswerModel:
+        """All weights zero: every sentence scores alike. What training starts from."""
+
+        def zeros(names: tuple[str, ...]) -> LinearModel:
+            n = len(names)
+            return LinearModel(names, np.zeros(n), np.ones(n), np.zeros(n), 0.0)
+
+        return cls(zeros(SENTENCE_FEATURES), zeros(QUESTION_FEATURES), 0.5, 0.0)
+
+    @classmethod
+    def load(cls, path: Path = WEIGHTS) -> AnswerModel:
+        data = json.loads(path.read_text())
+        return cls(
+            sentence=LinearModel.from_json(data["sentence_model"], SENTENCE_FEATURES),
+            answer=LinearModel.from_json(data["answer_model"], QUESTION_FEATURES),
+            threshold=float(data["threshold"]),
+            second_sentence_gap=float(data["second_sentence_gap"]),
+        )
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The sentence chosen for one question part, and how likely it is to answer it."""
+
+    candidate: Candidate
+    runner_up: Candidate | None  # quoted beside it when the model could hardly choose between them
+    probability: float
+    missing: tuple[str, ...]  # the question's words for terms the sentence and its neighbours lack
+    unknown: tuple[str, ...]  # the question's words the sources never use
+    asked: tuple[str, ...]  # the question's own content words
+
+
+def choose(
+    part: QuestionPart,
+    found: list[Candidate],
+    query_vector: np.ndarray,
+    passage_terms: frozenset[str],
+    sentences: SentenceIndex,
+    model: AnswerModel,
+) -> Choice:
+    rows = sentence_features(part, found, query_vector)
+    logits = model.sentence.logits(rows)
+    order = np.argsort(-logits, kind="stable")
+    chosen = int(order[0])
+    close = len(order) > 1 and logits[chosen] - logits[order[1]] < model.second_sentence_gap
+    row = question_features(part, found, rows, logits, chosen, passage_terms, sentences)
+    best = found[chosen]
+    window = best.terms | best.previous_terms | best.next_terms
+    return Choice(
+        candidate=best,
+        runner_up=found[int(order[1])] if close else None,
+        probability=_sigmoid(float(model.answer.logits(row[None, :])[0])),
+        missing=tuple(part.surface[t] for t in part.surface if t not in window),
+        unknown=tuple(part.surface[t] for t in part.surface if not sentences.known(t)),
+        asked=tuple(part.surface.values()),
+    )
+
+
+def refusal_reason(choice: Choice, threshold: float) -> str:
+    """Why the assistant does not answer, in the question's own words."""
+    if choice.unknown and len(choice.unknown) == len(choice.asked):
+        return f"None of the question's words ({_quoted(choice.unknown, 'and')}) appear in the sources."
+    if choice.unknown:
+        return f"The sources never mention {_quoted(choice.unknown)}."
+    reason = f"No passage answers this closely enough (confidence {choice.probability:.2f}, needed {threshold:.2f})."
+    if choice.missing:
+        reason += f" The closest sentence ({choice.candidate.source}) does not mention {_quoted(choice.missing)}."
+    return reason
+
+
+def _quoted(items: tuple[str, ...], last: str = "or") -> str:
+    names = [f"“{item}”" for item in items[:4]]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" {last} " + names[-1]
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(min(x, 40.0), -40.0)))

@@ -1,0 +1,290 @@
+"""Answers on SQuAD 2.0 articles in four file formats, through the project's own pipeline.
+
+    .venv/bin/python -m bench.squad                       # all formats, every question (~10 min)
+    .venv/bin/python -m bench.squad --formats txt --limit 300
+    .venv/bin/python -m bench.squad --generative          # adds a 100-question LLM sample (make eval-generative)
+
+Each format's six articles are indexed by `assistant index`'s own loader, chunker, Chroma store
+and BM25 into bench/.cache/squad/<format>/, and every question is asked through the answerer
+that serves /chat. Articles at even positions of the file are the tune split (weights and the
+abstention threshold are fitted on them by bench.train_answerer); the odd ones are held out.
+
+Per format and split it prints: the answer holds a gold answer, the cited span holds it, the
+gold paragraph is cited, citation validity, false abstention, correct abstention on the
+unanswerable questions, mean answer words, p50/p95 latency, and the naive baseline (the
+sentence sharing most words with the question, from the top three passages). Then the
+abstention trade-off at several thresholds, drawn to bench/.cache/squad/abstention.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from assistant.answering.citations import MARKER, citation_problems
+from assistant.answering.selector import AnswerModel
+from assistant.runtime import Assistant, build_assistant
+from assistant.settings import Settings
+from assistant.text import content_terms, sentence_spans
+from bench import squad_data
+from bench.squad_data import FORMATS, SquadQuestion
+
+CACHE = Path(__file__).resolve().parent / ".cache" / "squad"
+THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
+GENERATIVE_SAMPLE = 100
+FIRST_QUESTIONS, LATER_QUESTIONS = 50, 400
+
+
+@dataclass
+class Outcome:
+    """What one question got, scored."""
+
+    id: str
+    article: str
+    answerable: bool
+    answer: str
+    abstained: bool
+    confidence: float | None
+    holds: bool  # the answer holds a gold answer
+    cited_holds: bool  # a cited span holds one
+    paragraph_cited: bool  # a citation lies in the gold paragraph
+    valid: bool  # every citation's text equals its document slice
+    words: int
+    latency_ms: float
+    baseline_holds: bool = False
+
+
+def corpus(fmt: str, articles: list[squad_data.Article], answer_model: AnswerModel | None = None) -> Assistant:
+    """The six articles in one format, indexed (incrementally: reruns reuse the index)."""
+    root = CACHE / fmt
+    sources = root / "sources"
+    sources.mkdir(parents=True, exist_ok=True)
+    for article in articles:
+        if not (sources / squad_data.file_name(article, fmt)).exists():
+            squad_data.render(article, fmt, sources)
+    settings = Settings(sources_dir=sources, index_dir=root / "index", collection_prefix=f"squad-{fmt}")
+    assistant = build_assistant(settings, answer_model=answer_model)
+    report = assistant.indexer().rebuild()
+    if report.skipped:
+        raise SystemExit(f"error: {fmt}: files skipped while indexing: {report.skipped}")
+    return assistant
+
+
+def baseline_answer(assistant: Assistant, question: str) -> str:
+    """The naive baseline: from the top three passages, the sentence sharing most words with the question."""
+    wanted = set(content_terms(question))
+    best, best_overlap = "", -1
+    for passage in assistant.search(question, top_k=3).passages:
+        for start, end in sentence_spans(passage.text):
+            sentence = passage.text[start:end]
+            overlap = len(wanted & set(content_terms(sentence)))
+            if overlap > best_overlap:
+                best, best_overlap = sentence, overlap
+    return best
+
+
+def ask(assistant: Assistant, question: SquadQuestion, with_baseline: bool = True) -> Outcome:
+    started = time.perf_counter()
+    answer = assistant.ask_text(question.question)
+    latency = (time.perf_counter() - started) * 1000
+    texts = assistant.handle.current().texts
+    plain = MARKER.sub("", answer.text)
+    cited = [c.text for c in answer.citations]
+    return Outcome(
+        id=question.id,
+        article=question.article,
+        answerable=question.answerable,
+        answer=answer.text,
+        abstained=answer.abstained,
+        confidence=answer.confidence,
+        holds=not answer.abstained and squad_data.holds(plain, question.answers),
+        cited_holds=any(squad_data.holds(text, question.answers) for text in cited),
+        paragraph_cited=any(squad_data.shares_passage(text, question.paragraph) for text in cited),
+        valid=not citation_problems(answer.text, answer.citations, texts) if answer.citations else True,
+        words=len(plain.split()) if not answer.abstained else 0,
+        latency_ms=latency,
+        baseline_holds=with_baseline
+        and squad_data.holds(baseline_answer(assistant, question.question), question.answers),
+    )
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+def summary(outcomes: list[Outcome]) -> dict:
+    answerable = [o for o in outcomes if o.answerable]
+    unanswerable = [o for o in outcomes if not o.answerable]
+    answered = [o for o in outcomes if not o.abstained]
+    latencies = sorted(o.latency_ms for o in outcomes)
+    return {
+        "questions": len(outcomes),
+        "holds": mean([o.holds for o in answerable]),
+        "cited_holds": mean([o.cited_holds for o in answerable]),
+        "paragraph_cited": mean([o.paragraph_cited for o in answerable]),
+        "validity": mean([o.valid for o in outcomes]),
+        "false_abstention": mean([o.abstained for o in answerable]),
+        "correct_abstention": mean([o.abstained for o in unanswerable]),
+        "answer_words": mean([o.words for o in answered]),
+        "p50_ms": statistics.median(latencies) if latencies else float("nan"),
+        "p95_ms": latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] if latencies else float("nan"),
+        "baseline_holds": mean([o.baseline_holds for o in answerable]),
+    }
+
+
+COLUMNS = (
+    ("holds", "answer holds gold", "{:.3f}"),
+    ("baseline_holds", "baseline", "{:.3f}"),
+    ("cited_holds", "cited span holds", "{:.3f}"),
+    ("paragraph_cited", "gold para cited", "{:.3f}"),
+    ("validity", "cit. valid", "{:.3f}"),
+    ("false_abstention", "false abst.", "{:.3f}"),
+    ("correct_abstention", "correct abst.", "{:.3f}"),
+    ("answer_words", "words", "{:.1f}"),
+    ("p50_ms", "p50 ms", "{:.1f}"),
+    ("p95_ms", "p95 ms", "{:.1f}"),
+)
+
+
+def print_table(rows: list[tuple[str, dict]]) -> None:
+    header = f"{'format / split':24}" + "".join(f"{title:>18}" for _, title, _ in COLUMNS)
+    print(header)
+    for name, figures in rows:
+        print(f"{name:24}" + "".join(f"{fmt.format(figures[key]):>18}" for key, _, fmt in COLUMNS))
+
+
+def tradeoff(outcomes: list[Outcome]) -> list[dict]:
+    """Correct vs false abstention if the answerer abstained below each confidence threshold."""
+    answerable = [o for o in outcomes if o.answerable]
+    unanswerable = [o for o in outcomes if not o.answerable]
+    points = []
+    for threshold in THRESHOLDS:
+
+        def refuses(o: Outcome, t: float = threshold) -> bool:
+            return o.confidence is None or o.confidence < t
+
+        points.append(
+            {
+                "threshold": threshold,
+                "correct_abstention": mean([refuses(o) for o in unanswerable]),
+                "false_abstention": mean([refuses(o) for o in answerable]),
+            }
+        )
+    return points
+
+
+def plot(curves: dict[str, list[Outcome]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4.5))
+    for name, outcomes in curves.items():
+        answerable = [o.confidence or 0.0 for o in outcomes if o.answerable]
+        unanswerable = [o.confidence or 0.0 for o in outcomes if not o.answerable]
+        grid = sorted({0.0, 1.01, *answerable, *unanswerable})
+        xs = [mean([c < t for c in answerable]) for t in grid]
+        ys = [mean([c < t for c in unanswerable]) for t in grid]
+        axis.plot(xs, ys, label=name)
+    axis.plot([0, 1], [0, 1], linestyle=":", color="grey", label="chance")
+    axis.axvline(0.10, color="red", linewidth=0.8, linestyle="--")
+    axis.set_xlabel("false abstention (answerable questions refused)")
+    axis.set_ylabel("correct abstention (unanswerable refused)")
+    axis.set_title("SQuAD 2.0 abstention trade-off, held-out articles")
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def latency(articles: list[squad_data.Article], questions: list[SquadQuestion]) -> None:
+    """/chat p50 over HTTP against the raw floor, and the first questions after a start against the rest."""
+    from bench.speed import chat_latencies, raw_floor, served
+    from tests.servers import free_port
+
+    assistant = corpus("txt", articles)
+    asked = [q.question for q in random.Random(5).sample(questions, FIRST_QUESTIONS + LATER_QUESTIONS)]
+    with served(assistant.settings, free_port()) as url:
+        ours = chat_latencies(url, asked)
+    raw = raw_floor(assistant.settings, asked)
+    first, later = statistics.median(ours[:FIRST_QUESTIONS]), statistics.median(ours[FIRST_QUESTIONS:])
+    ours50, raw50 = statistics.median(ours), statistics.median(raw)
+    print(
+        f"/chat p50 over HTTP {ours50:.1f} ms, raw floor (encode + Chroma query) {raw50:.1f} ms: {ours50 / raw50:.2f}x"
+    )
+    print(
+        f"first {FIRST_QUESTIONS} questions after a fresh start p50 {first:.1f} ms, "
+        f"next {LATER_QUESTIONS} p50 {later:.1f} ms: {first / later:.2f}x"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--formats", nargs="+", default=list(FORMATS), choices=FORMATS)
+    parser.add_argument("--limit", type=int, help="ask a seeded sample of this many questions per format")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the naive baseline")
+    parser.add_argument(
+        "--generative", action="store_true", help="also run the LLM sample (needs make eval-generative)"
+    )
+    parser.add_argument("--latency", action="store_true", help="only /chat over HTTP on the plain-text corpus")
+    args = parser.parse_args()
+
+    articles, questions = squad_data.load()
+    tune, held_out = squad_data.split(articles)
+    if args.latency:
+        latency(articles, questions)
+        return
+    if args.limit:
+        questions = sorted(random.Random(7).sample(questions, args.limit), key=lambda q: q.id)
+    print(f"articles: tune {sorted(tune)}, held out {sorted(held_out)}; {len(questions)} questions per format\n")
+
+    rows, held_out_curves, results = [], {}, {}
+    for fmt in FORMATS:
+        if fmt not in args.formats:
+            continue
+        assistant = corpus(fmt, articles)
+        outcomes = [ask(assistant, q, with_baseline=not args.no_baseline) for q in questions]
+        results[fmt] = outcomes
+        held = [o for o in outcomes if o.article in held_out]
+        rows += [
+            (f"{fmt} held-out", summary(held)),
+            (f"{fmt} tune", summary([o for o in outcomes if o.article in tune])),
+        ]
+        held_out_curves[fmt] = held
+        print_table(rows[-2:])
+    print("\nall formats:")
+    print_table(rows)
+
+    print("\nabstention trade-off, held-out articles (abstain when confidence < threshold):")
+    print(f"{'format':10}{'threshold':>10}{'correct abst.':>15}{'false abst.':>13}")
+    for fmt, outcomes in held_out_curves.items():
+        for point in tradeoff(outcomes):
+            print(
+                f"{fmt:10}{point['threshold']:>10.2f}{point['correct_abstention']:>15.3f}"
+                f"{point['false_abstention']:>13.3f}"
+            )
+    CACHE.mkdir(parents=True, exist_ok=True)
+    plot(held_out_curves, CACHE / "abstention.png")
+    (CACHE / "results.json").write_text(
+        json.dumps({fmt: [asdict(o) for o in outcomes] for fmt, outcomes in results.items()})
+    )
+    print(f"\ncurve: {CACHE / 'abstention.png'}; per-question results: {CACHE / 'results.json'}")
+
+    if args.generative:
+        from bench.squad_generative import run_sample
+
+        sample = sorted(
+            random.Random(11).sample([q for q in questions if q.article in held_out], GENERATIVE_SAMPLE),
+            key=lambda q: q.id,
+        )
+        run_sample(corpus("txt", articles), sample)
+
+
+if __name__ == "__main__":
+    main()
