@@ -53,6 +53,7 @@ _COUNTED = re.compile(
     r"two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion)\b",
     re.I,
 )
+_BLANK_LINE_BEFORE = re.compile(r"\n[ \t]*\n\s*$")  # a wrapped line's break is not a paragraph's
 NEGATIONS = frozenset({"not", "no", "never", "none", "nor", "without", "neither", "cannot"})
 
 SENTENCE_FEATURES = (
@@ -198,7 +199,7 @@ def candidates(retrieval: Retrieval, sentences: SentenceIndex) -> list[Candidate
                 vector=sentences.vector(source, i),
                 previous_vector=sentences.vector(source, i - 1) if i > 0 else None,
                 next_vector=sentences.vector(source, i + 1) if i < last else None,
-                opens_paragraph=start == 0 or "\n" in text[max(0, start - 3) : start],
+                opens_paragraph=start == 0 or bool(_BLANK_LINE_BEFORE.search(text, max(0, start - 8), start)),
             )
     return list(found.values())
 
