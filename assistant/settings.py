@@ -80,9 +80,9 @@ class Settings(BaseSettings):
     llm_fallback_extractive: bool = Field(False, description="Answer extractively when the LLM fails.")
     llm_min_support: float = Field(0.7, ge=0, le=1, description="Content-word share a cited passage must cover.")
     llm_gate: bool = Field(
-        True,
-        description="Abstain without asking the LLM when the extractive answer model finds no answer "
-        "(bench/squad.py --generative measures both ways).",
+        False,
+        description="Abstain without asking the LLM when the extractive answer model finds no answer: "
+        "fewer LLM calls, more refusals (bench/squad.py --generative measures both ways).",
     )
 
     max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted (413 beyond).")

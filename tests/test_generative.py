@@ -105,10 +105,17 @@ def test_an_exchange_the_model_invents_after_its_answer_is_cut(generative, scrip
     assert [c.n for c in answer.citations] == [1] and answer.unsupported == []
 
 
-def test_the_llm_is_not_asked_when_nothing_relevant_was_retrieved(generative, script):
-    answer = generative().ask_text("What is the capital of France?")
+def test_with_the_gate_the_llm_is_not_asked_when_the_answer_model_finds_nothing(generative, script):
+    answer = generative(llm_gate=True).ask_text("What is the capital of France?")
     assert answer.abstained and answer.citations == []
     assert script.requests == []
+
+
+def test_without_the_gate_the_llm_decides_and_its_refusal_abstains(generative, script):
+    script.mode = "not-in-sources"
+    answer = generative().ask_text("What is the capital of France?")
+    assert len(script.requests) == 1
+    assert answer.abstained and answer.citations == []
 
 
 def test_the_model_saying_not_in_sources_abstains(generative, script):
