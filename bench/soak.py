@@ -74,7 +74,7 @@ async def edit_and_rebuild(sources: Path, env: dict, stop: asyncio.Event, stats:
         await asyncio.sleep(0.5)
 
 
-async def soak(seconds: float, concurrency: int) -> dict:
+async def soak(seconds: float, concurrency: int, min_rebuilds: int = 0, max_seconds: float = 480) -> dict:
     work = Path(tempfile.mkdtemp(prefix="assistant-soak-"))
     sources = work / "sources"
     shutil.copytree(REPO / "sources", sources)
@@ -108,9 +108,14 @@ async def soak(seconds: float, concurrency: int) -> dict:
         tasks = [asyncio.create_task(ask_forever(url, stop, stats, i)) for i in range(concurrency)]
         tasks.append(asyncio.create_task(edit_and_rebuild(sources, env, stop, stats, server.pid)))
         started = time.monotonic()
-        while time.monotonic() - started < seconds:
+        # Each rebuild is a fresh `assistant index` process (seconds of start-up on a busy
+        # machine): the load goes on until the rebuilds asked for have switched generations too.
+        while time.monotonic() - started < seconds or (
+            stats["rebuilds"] < min_rebuilds and time.monotonic() - started < max_seconds
+        ):
             stats["rss_mb"].append(round(rss_mb(server.pid), 1))
             await asyncio.sleep(max(1.0, seconds / 30))
+        elapsed = time.monotonic() - started
         stop.set()
         await asyncio.gather(*tasks)
         stats["rss_mb"].append(round(rss_mb(server.pid), 1))
@@ -124,7 +129,7 @@ async def soak(seconds: float, concurrency: int) -> dict:
     after_rebuilds = stats["rss_after_rebuild"]
     warm = after_rebuilds[1] if len(after_rebuilds) >= 3 else samples[len(samples) // 3]
     return {
-        "seconds": seconds,
+        "seconds": round(elapsed, 1),
         "requests": stats["ok"] + len(stats["errors"]),
         "errors": len(stats["errors"]),
         "first_errors": stats["errors"][:5],
@@ -140,8 +145,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=180)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--min-rebuilds", type=int, default=0, help="keep going past --seconds until this many rebuilds (8 min cap)"
+    )
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(soak(args.seconds, args.concurrency))))
+    print(json.dumps(asyncio.run(soak(args.seconds, args.concurrency, args.min_rebuilds))))
 
 
 if __name__ == "__main__":

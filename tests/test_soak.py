@@ -12,7 +12,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 
 def test_no_errors_while_sources_change_and_rebuild():
-    command = [sys.executable, "-m", "bench.soak", "--seconds", "45", "--concurrency", "3"]
+    # At least three generation switches under load, however slow the machine is today.
+    command = [sys.executable, "-m", "bench.soak", "--seconds", "45", "--concurrency", "3", "--min-rebuilds", "3"]
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
