@@ -1,6 +1,6 @@
 """Retrieval quality on BEIR SciFact through the project's own pipeline, beside published numbers.
 
-    .venv/bin/python -m bench.scifact            # first run encodes the corpus (~7 min), later runs reuse it
+    .venv/bin/python -m bench.scifact     # the first run embeds chunks and sentences (~20 min), later runs reuse them
 
 SciFact (5,183 abstracts, 300 test claims) is indexed by the same loader, chunker, Chroma store
 and BM25 as `assistant index`, into its own index under bench/.cache/. Chunks are mapped back to
