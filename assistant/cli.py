@@ -26,6 +26,24 @@ from assistant.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from assistant import __version__
+
+        typer.echo(f"assistant {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """The `assistant` command."""
+
+
 EXIT_CODES: dict[type[AssistantError], int] = {
     InvalidQuestion: 2,
     IndexNotBuilt: 3,
@@ -112,7 +130,9 @@ def serve(
 
     settings = _settings()
     settings = settings.model_copy(update={"host": host or settings.host, "port": port or settings.port})
-    logging.getLogger("assistant").setLevel(logging.INFO)
+    from assistant.api.observability import configure_logging
+
+    configure_logging(settings.log_format)
     with _one_line_errors():
         app = create_app(settings)
     proxies = [address.strip() for address in settings.trusted_proxies.split(",") if address.strip()]
@@ -129,6 +149,7 @@ def serve(
         # reverse proxy that also times out incomplete headers (README).
         timeout_keep_alive=5,
         limit_concurrency=settings.max_connections,
+        log_config=None,  # uvicorn's loggers go through ours: same format, same request ids
     )
 
 

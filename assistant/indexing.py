@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -16,6 +14,7 @@ from langchain_core.embeddings import Embeddings
 from assistant import sentences, store
 from assistant.catalog import Catalog, DocumentRecord, Manifest
 from assistant.chunking import Chunk, Chunker
+from assistant.embeddings import vector_identity
 from assistant.errors import IndexCorrupt, SourceUnreadable
 from assistant.lexical import LexicalIndex
 from assistant.loading import SourceDocument, SourceFile, load_document, scan_sources
@@ -60,7 +59,7 @@ def fingerprint(settings: Settings) -> dict:
     """What the index depends on. A change of "lexical" rewrites the BM25 side indexes only;
     a change of anything else re-embeds every document."""
     return {
-        "embedding_model": model_identity(settings.embedding_model_path),
+        "embedding_model": vector_identity(settings.embedding_model_path, settings.embedding_backend),
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap_tokens": settings.chunk_overlap_tokens,
         "pipeline_version": PIPELINE_VERSION,
@@ -74,18 +73,6 @@ def _vector_part(print_: dict) -> dict:
 
 def _same_file(source: SourceFile | None, content_hash: str) -> bool:
     return source is not None and source.content_hash == content_hash
-
-
-def model_identity(model_path: str) -> str:
-    """Identifies the weights by content, not by install path (a venv moves between clones)."""
-    root = Path(model_path)
-    digest = hashlib.sha256()
-    for name in ("config.json", "modules.json", "sentence_bert_config.json"):
-        if (root / name).is_file():
-            digest.update((root / name).read_bytes())
-    for weights in sorted(root.glob("*.safetensors")) + sorted(root.glob("*.bin")):
-        digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
-    return f"{root.name}:{digest.hexdigest()[:16]}"
 
 
 class _Progress:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
 from langchain_core.embeddings import Embeddings
 
@@ -16,7 +18,7 @@ from assistant.chunking import Chunker
 from assistant.embeddings import load_embeddings, load_tokenizer, model_window
 from assistant.errors import InvalidQuestion, Misconfigured
 from assistant.indexing import Indexer
-from assistant.llm import LLMClient
+from assistant.llm import LLMClient, LLMUsage
 from assistant.reader import IndexHandle
 from assistant.retrieval import Fusion, Retrieval, Retriever, Turn, query_from_turns
 from assistant.settings import Settings
@@ -35,12 +37,31 @@ class Assistant:
     generative: GenerativeAnswerer | None = None
 
     def ask(self, turns: list[Turn], top_k: int | None = None) -> Answer:
+        *_, answer = self.ask_stream(turns, top_k, stream=False)
+        return answer
+
+    def ask_stream(self, turns: list[Turn], top_k: int | None = None, stream: bool = True) -> Iterator[str | Answer]:
+        """A generative answer's draft text as the LLM writes it (str pieces), then the verified
+        Answer, always last. Extractive answers come whole: the Answer alone."""
         validate_turns(turns, self.settings)
         k = self._k(top_k)
+        usage = LLMUsage()
+        started = time.perf_counter()
         if self.generative is not None:
-            retrieval = self.retriever.retrieve(self.generative.query(turns), k)
-            return self.generative.answer(retrieval)
-        return self.extractive.answer(self.retriever.retrieve(query_from_turns(turns), k))
+            retrieval = self.retriever.retrieve(self.generative.query(turns, usage), k)
+        else:
+            retrieval = self.retriever.retrieve(query_from_turns(turns), k)
+        retrieved = time.perf_counter()
+        if self.generative is not None:
+            for item in self.generative.answer_stream(retrieval, stream=stream, usage=usage):
+                if isinstance(item, str):
+                    yield item
+                else:
+                    answer = item
+        else:
+            answer = self.extractive.answer(retrieval)
+        timings = {"retrieval": retrieved - started, "answer": time.perf_counter() - retrieved, "llm": usage.seconds}
+        yield replace(answer, timings=timings, llm_usage=usage if usage.calls else None)
 
     def ask_text(self, question: str, top_k: int | None = None) -> Answer:
         """One standalone question, no conversation."""
@@ -106,7 +127,9 @@ def build_assistant(
     settings: Settings, embeddings: Embeddings | None = None, answer_model: AnswerModel | None = None
 ) -> Assistant:
     """Everything heavy, built once: the model (seconds), the catalog and the index handle."""
-    embeddings = embeddings or load_embeddings(settings.embedding_model_path, settings.embedding_batch_size)
+    embeddings = embeddings or load_embeddings(
+        settings.embedding_model_path, settings.embedding_batch_size, settings.embedding_backend, settings.model_cache
+    )
     catalog = Catalog(settings.index_dir, settings.chroma_url, settings.collection_prefix)
     handle = IndexHandle(catalog, embeddings)
     extractive = ExtractiveAnswerer(

@@ -36,6 +36,14 @@ class Settings(BaseSettings):
     # Embedding and chunking: changing any of these forces a full rebuild.
     embedding_model: str = Field("", description="Sentence-transformers model path; empty = packaged MiniLM.")
     embedding_batch_size: int = Field(64, ge=1)
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "onnx",
+        description="Runs the model on PyTorch or ONNX Runtime (exported once from the packaged weights; "
+        "onnx-int8 quantized). torch and onnx give the same vectors; onnx-int8 re-embeds the index.",
+    )
+    model_cache_dir: Path | None = Field(
+        None, description="Where exported ONNX models are kept; unset = <index_dir>/models."
+    )
     chunk_tokens: int = Field(200, ge=16, description="Chunk size in the embedding model's tokens.")
     chunk_overlap_tokens: int = Field(40, ge=0)
 
@@ -99,6 +107,12 @@ class Settings(BaseSettings):
     )
     max_connections: int = Field(256, ge=1, description="Open connections beyond this get a 503.")
 
+    # Operations.
+    log_format: Literal["text", "json"] = Field("text", description="Server logs: text, or a JSON object a line.")
+    log_questions: bool = Field(False, description="Put the question in each /chat request's log line.")
+    metrics: bool = Field(True, description="Prometheus metrics at GET /metrics (behind the API key if keys are set).")
+    cors_origins: str = Field("", description="Comma-separated origins browsers may call the API from; empty = none.")
+
     @field_validator("chroma_url", "llm_base_url")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
@@ -109,9 +123,17 @@ class Settings(BaseSettings):
         return self.answerer == "generative" or (self.answerer == "auto" and self.llm_base_url is not None)
 
     @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    @property
     def keys(self) -> frozenset[str]:
         return frozenset(key.strip() for key in self.api_keys.split(",") if key.strip())
 
     @property
     def embedding_model_path(self) -> str:
         return self.embedding_model or packaged_model_path()
+
+    @property
+    def model_cache(self) -> Path:
+        return self.model_cache_dir or self.index_dir / "models"

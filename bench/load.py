@@ -1,6 +1,7 @@
 """A load generator meant to run in its own process: N concurrent clients POST /chat for T seconds.
 
 .venv/bin/python -m bench.load http://127.0.0.1:8000 --seconds 30 --concurrency 8
+.venv/bin/python -m bench.load http://127.0.0.1:8001 http://127.0.0.1:8002   # clients spread over replicas
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ async def client(url: str, deadline: float, counts: dict, latencies: list, offse
             counts[key] = counts.get(key, 0) + 1
 
 
-async def run(url: str, seconds: float, concurrency: int) -> dict:
+async def run(urls: list[str], seconds: float, concurrency: int) -> dict:
     counts: dict[str, int] = {}
     latencies: list[float] = []
     started = time.monotonic()
     deadline = started + seconds
-    await asyncio.gather(*(client(url, deadline, counts, latencies, i) for i in range(concurrency)))
+    await asyncio.gather(*(client(urls[i % len(urls)], deadline, counts, latencies, i) for i in range(concurrency)))
     elapsed = time.monotonic() - started
     latencies.sort()
     return {
@@ -59,11 +60,11 @@ async def run(url: str, seconds: float, concurrency: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("url")
+    parser.add_argument("urls", nargs="+", metavar="url")
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.url, args.seconds, args.concurrency))))
+    print(json.dumps(asyncio.run(run(args.urls, args.seconds, args.concurrency))))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,10 @@
 """Retrieval quality on BEIR SciFact through the project's own pipeline, beside published numbers.
 
     .venv/bin/python -m bench.scifact     # the first run embeds chunks and sentences (~20 min), later runs reuse them
+    .venv/bin/python -m bench.scifact --backend onnx-int8   # another embedding backend (torch, onnx, onnx-int8)
+
+torch and onnx give the same vectors, so they share one index (as `assistant index` does when the
+backend changes between them) and differ in the questions' vectors only; onnx-int8 has its own.
 
 SciFact (5,183 abstracts, 300 test claims) is indexed by the same loader, chunker, Chroma store
 and BM25 as `assistant index`, into its own index under bench/.cache/. Chunks are mapped back to
@@ -125,11 +129,19 @@ def document_bm25(index: LoadedIndex, k1: float | None) -> Iterator[None]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="run one variant by its row name")
+    parser.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default=Settings().embedding_backend)
     args = parser.parse_args()
 
     sources = CACHE / "sources"
     prepare_sources(sources)
-    settings = Settings(sources_dir=sources, index_dir=CACHE / "index", collection_prefix="scifact")
+    index_dir = CACHE / ("index-int8" if args.backend == "onnx-int8" else "index")
+    settings = Settings(
+        sources_dir=sources,
+        index_dir=index_dir,
+        collection_prefix="scifact",
+        embedding_backend=args.backend,
+        model_cache_dir=CACHE / "models",
+    )
     assistant = build_assistant(settings)
     started = time.perf_counter()
     report = assistant.indexer().rebuild(
@@ -140,7 +152,7 @@ def main() -> None:
     queries, relevant = load_queries()
     ids = sorted(queries, key=int)
     tune, held_out = ids[0::2], ids[1::2]
-    print(f"queries: {len(ids)} (tune {len(tune)}, held out {len(held_out)})\n")
+    print(f"queries: {len(ids)} (tune {len(tune)}, held out {len(held_out)}); embedding backend {args.backend}\n")
     print(f"{'variant':52} {'nDCG@10 all':>11} {'held-out':>9} {'tune':>7} {'R@10':>6} {'R@100':>6} {'MRR@10':>7}")
     for name, published in PUBLISHED.items():
         print(f"{name + ' (published)':52} {published:>11.4f}")

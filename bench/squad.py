@@ -59,15 +59,26 @@ class Outcome:
     baseline_holds: bool = False
 
 
-def corpus(fmt: str, articles: list[squad_data.Article], answer_model: AnswerModel | None = None) -> Assistant:
-    """The six articles in one format, indexed (incrementally: reruns reuse the index)."""
+def corpus(
+    fmt: str, articles: list[squad_data.Article], answer_model: AnswerModel | None = None, backend: str | None = None
+) -> Assistant:
+    """The six articles in one format, indexed (incrementally: reruns reuse the index).
+
+    torch and onnx give the same vectors and share an index; onnx-int8 has its own."""
+    backend = backend or Settings().embedding_backend
     root = CACHE / fmt
     sources = root / "sources"
     sources.mkdir(parents=True, exist_ok=True)
     for article in articles:
         if not (sources / squad_data.file_name(article, fmt)).exists():
             squad_data.render(article, fmt, sources)
-    settings = Settings(sources_dir=sources, index_dir=root / "index", collection_prefix=f"squad-{fmt}")
+    settings = Settings(
+        sources_dir=sources,
+        index_dir=root / ("index-int8" if backend == "onnx-int8" else "index"),
+        collection_prefix=f"squad-{fmt}",
+        embedding_backend=backend,
+        model_cache_dir=CACHE / "models",
+    )
     assistant = build_assistant(settings, answer_model=answer_model)
     report = assistant.indexer().rebuild()
     if report.skipped:
@@ -233,6 +244,9 @@ def main() -> None:
         "--generative", action="store_true", help="also run the LLM sample (needs make eval-generative)"
     )
     parser.add_argument("--latency", action="store_true", help="only /chat over HTTP on the plain-text corpus")
+    parser.add_argument(
+        "--backend", choices=["torch", "onnx", "onnx-int8"], help="embedding backend (default: the settings' default)"
+    )
     args = parser.parse_args()
 
     articles, questions = squad_data.load()
@@ -242,13 +256,17 @@ def main() -> None:
         return
     if args.limit:
         questions = sorted(random.Random(7).sample(questions, args.limit), key=lambda q: q.id)
-    print(f"articles: tune {sorted(tune)}, held out {sorted(held_out)}; {len(questions)} questions per format\n")
+    backend = args.backend or Settings().embedding_backend
+    print(
+        f"articles: tune {sorted(tune)}, held out {sorted(held_out)}; {len(questions)} questions per format; "
+        f"embedding backend {backend}\n"
+    )
 
     rows, held_out_curves, results = [], {}, {}
     for fmt in FORMATS:
         if fmt not in args.formats:
             continue
-        assistant = corpus(fmt, articles)
+        assistant = corpus(fmt, articles, backend=backend)
         outcomes = [ask(assistant, q, with_baseline=not args.no_baseline) for q in questions]
         results[fmt] = outcomes
         held = [o for o in outcomes if o.article in held_out]

@@ -10,19 +10,24 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# One ONNX export for the whole run, shared with the servers and CLIs the tests start (each
+# test's index_dir is new, and the default cache lives inside it).
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("ASSISTANT_MODEL_CACHE_DIR", str(REPO / ".pytest_cache" / "models"))
 
 from assistant.embeddings import load_embeddings  # noqa: E402
 from assistant.runtime import Assistant, build_assistant  # noqa: E402
 from assistant.settings import Settings, packaged_model_path  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 SAMPLE_SOURCES = REPO / "sources"
 SAMPLE_DOC = "news-az-diaspora-unity.txt"
 
 
 @pytest.fixture(scope="session")
 def embeddings():
-    return load_embeddings(packaged_model_path())
+    """The default backend, as users get it."""
+    settings = Settings()
+    return load_embeddings(packaged_model_path(), backend=settings.embedding_backend, cache_dir=settings.model_cache)
 
 
 @pytest.fixture

@@ -6,11 +6,12 @@ failure cases repeatable. It records every request it receives.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 
 class Script:
@@ -19,6 +20,7 @@ class Script:
         self.requests: list[dict] = []
         self.delay = 0.0
         self.condensed: str | None = None  # the rewrite of a follow-up; None echoes the follow-up
+        self.token_delay = 0.0  # streaming: seconds between tokens
 
 
 def first_passage_sentence(prompt: str, passage_number: int = 1) -> str:
@@ -64,13 +66,42 @@ def make_fake_llm(script: Script) -> FastAPI:
             content = "HACKED [1]"
         else:
             content = "NOT_IN_SOURCES"
+        # Words for tokens: counts a test can predict, as a real server's are not.
+        sent = sum(len(m["content"].split()) for m in body["messages"])
+        usage = {
+            "prompt_tokens": sent,
+            "completion_tokens": len(content.split()),
+            "total_tokens": sent + len(content.split()),
+        }
+        if body.get("stream"):
+            return StreamingResponse(_stream(content, body, usage, script), media_type="text/event-stream")
         return {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
             "created": 0,
             "model": body.get("model", "fake"),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            "usage": usage,
         }
 
     return app
+
+
+def _stream(content: str, body: dict, usage: dict, script: Script):
+    """OpenAI's chunks: a word (with its space) per chunk, then usage when asked for."""
+
+    def chunk(delta: dict, finish: str | None = None, **extra) -> str:
+        data = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": "fake"}
+        data |= {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+        return f"data: {json.dumps(data)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    for word in re.findall(r"\S+\s*", content):
+        if script.token_delay:
+            time.sleep(script.token_delay)
+        yield chunk({"content": word})
+    yield chunk({}, "stop")
+    if (body.get("stream_options") or {}).get("include_usage"):
+        data = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": "fake"}
+        yield f"data: {json.dumps(data | {'choices': [], 'usage': usage})}\n\n"
+    yield "data: [DONE]\n\n"

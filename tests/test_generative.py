@@ -1,5 +1,9 @@
 """The generative path against a scripted OpenAI-compatible server: markers, support, failures."""
 
+import json
+import time
+
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -201,3 +205,85 @@ def test_fallback_to_extractive_when_configured(embeddings, index_dir):
         body = client.post("/chat", json={"messages": [{"role": "user", "content": QUESTION}]}).json()
         assert "63" in body["answer"] and "quoted instead" in body["reason"]
         assert client.get("/health").json()["status"] == "degraded"
+
+
+def test_openai_usage_adds_up_the_llm_servers_counts(generative, script):
+    import openai
+
+    assistant = generative()
+    with app_in_thread(create_app(assistant.settings, assistant)) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
+        completion = client.chat.completions.create(model="x", messages=[{"role": "user", "content": QUESTION}])
+    (request,) = script.requests
+    sent = sum(len(m["content"].split()) for m in request["messages"])
+    assert completion.usage.prompt_tokens == sent
+    assert completion.usage.completion_tokens > 0
+    assert completion.usage.total_tokens == sent + completion.usage.completion_tokens
+
+
+def _events(raw: str) -> list[tuple[str, dict]]:
+    events = []
+    for block in raw.strip().split("\n\n"):
+        name = block.split("\n")[0].removeprefix("event: ")
+        events.append((name, json.loads(block.split("data: ", 1)[1])))
+    return events
+
+
+def test_chat_streams_the_llms_draft_then_the_verified_answer(generative, script):
+    script.mode, script.token_delay = "bad-markers", 0.05
+    assistant = generative()
+    body = {"messages": [{"role": "user", "content": QUESTION}], "stream": True}
+    with app_in_thread(create_app(assistant.settings, assistant)) as url:  # a real server: real streaming
+        started = time.perf_counter()
+        with httpx.stream("POST", f"{url}/chat", json=body, timeout=30) as response:
+            assert response.status_code == 200
+            arrivals, raw = [], ""
+            for text in response.iter_text():
+                arrivals.append(time.perf_counter() - started)
+                raw += text
+    script.token_delay = 0.0
+    events = _events(raw)
+    names = [name for name, _ in events]
+    drafts = [data["text"] for name, data in events if name == "draft"]
+    # The draft is the LLM's own text, marker [9] and invented sentence included, word by word...
+    assert len(drafts) > 5 and "[9]" in "".join(drafts) and "cheese" in "".join(drafts)
+    assert names.index("answer") > max(i for i, name in enumerate(names) if name == "draft")
+    # ...and it arrived as it was written, not all at once at the end.
+    assert arrivals[-1] - arrivals[0] > 0.2
+    name, done = events[-1]
+    assert name == "done" and done["abstained"] is False
+    assert "[9]" not in done["answer"] and done["unsupported"] == [1]
+    assert [c["n"] for c in done["citations"]] == [1]
+    texts = assistant.handle.current().texts
+    assert all(texts[c["source"]][c["start"] : c["end"]] == c["text"] for c in done["citations"])
+
+
+def test_openai_streaming_sends_the_draft_and_a_verified_final_chunk(generative, script):
+    import openai
+
+    script.mode = "bad-markers"
+    assistant = generative()
+    with app_in_thread(create_app(assistant.settings, assistant)) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
+        chunks = list(
+            client.chat.completions.create(model="x", messages=[{"role": "user", "content": QUESTION}], stream=True)
+        )
+    draft = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "[9]" in draft and len(chunks) > 5
+    final = chunks[-1].model_extra
+    assert "[9]" not in final["answer"] and final["unsupported"] == [1]
+    assert chunks[-1].usage.completion_tokens > 0  # counted from the LLM stream's usage chunk
+    (annotation,) = chunks[-1].choices[0].delta.model_extra["annotations"]
+    marker = annotation["url_citation"]
+    assert final["answer"][marker["start_index"] : marker["end_index"]] == "[1]"
+
+
+def test_a_dead_llm_is_still_a_502_when_streaming(embeddings, index_dir):
+    settings = Settings(index_dir=index_dir, llm_base_url=f"http://127.0.0.1:{free_port()}/v1", llm_timeout_seconds=2)
+    assistant = build_assistant(settings, embeddings=embeddings)
+    body = {"messages": [{"role": "user", "content": QUESTION}], "stream": True}
+    with TestClient(create_app(settings, assistant), base_url="http://127.0.0.1") as client:
+        response = client.post("/chat", json=body)
+        assert response.status_code == 502 and "unreachable" in response.json()["detail"]
+        response = client.post("/v1/chat/completions", json=body)
+        assert response.status_code == 502 and "unreachable" in response.json()["error"]["message"]

@@ -80,3 +80,32 @@ def test_the_eval_runs_in_generative_mode(assistant):
     summary = runner.summarize(results, assistant.settings.top_k)
     assert summary["citation_validity"] == 1.0  # markers are checked, whatever the model writes
     assert summary["questions"] == 12
+
+
+def test_streaming_sends_the_models_words_then_the_verified_answer(assistant):
+    """/chat with stream: true against llama.cpp: drafts as the model writes, then `done`."""
+    import json
+
+    import httpx
+
+    from assistant.api import create_app
+    from tests.servers import app_in_thread
+
+    body = {"messages": [{"role": "user", "content": "How many guests attended the first congress?"}], "stream": True}
+    with (
+        app_in_thread(create_app(assistant.settings, assistant)) as url,
+        httpx.stream("POST", f"{url}/chat", json=body, timeout=120) as response,
+    ):
+        assert response.status_code == 200
+        raw = "".join(response.iter_text())
+    events = [
+        (block.split("\n")[0].removeprefix("event: "), json.loads(block.split("data: ", 1)[1]))
+        for block in raw.strip().split("\n\n")
+    ]
+    drafts = [data["text"] for name, data in events if name == "draft"]
+    assert len(drafts) > 1 and "".join(drafts).strip()  # token by token, not one block
+    name, done = events[-1]
+    assert name == "done"
+    texts = assistant.handle.current().texts
+    assert all(texts[c["source"]][c["start"] : c["end"]] == c["text"] for c in done["citations"])
+    assert done["abstained"] or all(f"[{c['n']}]" in done["answer"] for c in done["citations"])

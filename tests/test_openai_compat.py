@@ -1,5 +1,6 @@
 """The official openai client, unchanged, against our /v1 endpoint: streaming and not, with citations."""
 
+import httpx
 import openai
 import pytest
 
@@ -32,6 +33,23 @@ def test_chat_completion_carries_markers_and_citations(client, sample_assistant)
     assert message.model_extra["abstained"] is False
 
 
+def test_citations_are_also_openai_annotations_pointing_at_the_document_text(client, sample_assistant):
+    completion = client.chat.completions.create(
+        model="cited-assistant", messages=[{"role": "user", "content": QUESTION}], extra_body={"top_k": 3}
+    )
+    message = completion.choices[0].message
+    assert completion.usage.total_tokens == 0  # extractive: no LLM, no tokens
+    assert message.annotations, "no annotations"
+    citations = {c["n"]: c for c in message.model_extra["citations"]}
+    for annotation in message.annotations:
+        marker = message.content[annotation.url_citation.start_index : annotation.url_citation.end_index]
+        citation = citations[int(marker.strip("[]"))]
+        document = httpx.get(annotation.url_citation.url).text  # the URL is fetched as given
+        span = annotation.url_citation.url.rsplit("#chars=", 1)[1]
+        start, end = (int(x) for x in span.split("-"))
+        assert document[start:end] == citation["text"] and annotation.url_citation.title == citation["source"]
+
+
 def test_streaming_yields_text_then_a_final_chunk_with_citations(client):
     stream = client.chat.completions.create(
         model="cited-assistant", messages=[{"role": "user", "content": QUESTION}], stream=True
@@ -55,6 +73,20 @@ def test_follow_ups_use_the_conversation(client):
     assert "July 6, 2018" in completion.choices[0].message.content
 
 
-def test_bad_requests_raise_the_clients_own_errors(client):
-    with pytest.raises(openai.UnprocessableEntityError):
+def test_bad_requests_raise_the_clients_own_errors_with_our_message(client):
+    with pytest.raises(openai.BadRequestError) as raised:
         client.chat.completions.create(model="cited-assistant", messages=[{"role": "user", "content": "  "}])
+    assert raised.value.body == {
+        "message": "The question is empty.",
+        "type": "invalid_request_error",
+        "code": "invalid_question",
+        "param": None,
+    }
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(model="cited-assistant", messages=[])
+    assert "messages" in raised.value.message
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(
+            model="cited-assistant", messages=[{"role": "user", "content": QUESTION}], extra_body={"top_k": 0}
+        )
+    assert "top_k must be between 1 and" in raised.value.message

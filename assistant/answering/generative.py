@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import replace
 
 from langchain_core.embeddings import Embeddings
@@ -18,7 +19,7 @@ from assistant.answering.prompts import (
 from assistant.answering.types import ABSTAIN_TEXT, Answer
 from assistant.answering.verification import check_answer
 from assistant.errors import LLMTimeout, LLMUnavailable
-from assistant.llm import LLMClient
+from assistant.llm import LLMClient, LLMUsage
 from assistant.retrieval import Query, Retrieval, Turn, query_from_turns
 
 logger = logging.getLogger(__name__)
@@ -44,13 +45,13 @@ class GenerativeAnswerer:
         self._min_support = min_support
         self._fallback = fallback_extractive
 
-    def query(self, turns: list[Turn]) -> Query:
+    def query(self, turns: list[Turn], usage: LLMUsage | None = None) -> Query:
         """A follow-up is rewritten by the LLM into a standalone question; offline combining if that fails."""
         offline = query_from_turns(turns)
         if not offline.context:  # query_from_turns keeps earlier turns only for a follow-up
             return offline
         try:
-            condensed = self.llm.complete(condense_messages([t for t in turns if t.role != "system"]))
+            condensed = self.llm.complete(condense_messages([t for t in turns if t.role != "system"]), usage)
         except (LLMUnavailable, LLMTimeout) as error:
             logger.warning("Condensing the follow-up failed (%s); combining turns instead", error)
             return offline
@@ -60,7 +61,15 @@ class GenerativeAnswerer:
             return offline
         return replace(offline, question=condensed)
 
-    def answer(self, retrieval: Retrieval) -> Answer:
+    def answer(self, retrieval: Retrieval, usage: LLMUsage | None = None) -> Answer:
+        *_, final = self.answer_stream(retrieval, stream=False, usage=usage)
+        return final
+
+    def answer_stream(
+        self, retrieval: Retrieval, stream: bool = True, usage: LLMUsage | None = None
+    ) -> Iterator[str | Answer]:
+        """The LLM's text as it arrives (str pieces: a draft, not yet checked), then the verified
+        Answer, always last. Errors before the first piece raise as from `answer`."""
         # With the gate, the offline answer model decides whether the passages answer at all and
         # the LLM is asked only when they do. Off by default: on held-out SQuAD questions it
         # traded answerable questions for refusals about evenly (bench/squad.py --generative).
@@ -68,16 +77,30 @@ class GenerativeAnswerer:
         # fallback when the LLM fails.
         extractive = self._extractive.answer(retrieval)
         if extractive.abstained and (self._gate or not retrieval.passages):
-            return extractive
+            yield extractive
+            return
         shown = [neutralize_instructions(p.text) for p in retrieval.passages]
         messages = answer_messages(retrieval.query.question, shown, retrieval.query.history)
+        pieces: list[str] = []
         try:
-            raw = cut_runaway(self.llm.complete(messages))
+            if stream:
+                for piece in self.llm.stream(messages, usage):
+                    pieces.append(piece)
+                    yield piece
+                raw = cut_runaway("".join(pieces).strip())
+                if not raw:
+                    raise LLMUnavailable(f"The LLM at {self.llm.base_url} sent an empty answer.")
+            else:
+                raw = cut_runaway(self.llm.complete(messages, usage))
         except (LLMUnavailable, LLMTimeout) as error:
             if not self._fallback:
                 raise
             logger.warning("LLM failed (%s); answering extractively", error)
-            return replace(extractive, reason=f"Generative answer unavailable ({error.code}); quoted instead.")
+            yield replace(extractive, reason=f"Generative answer unavailable ({error.code}); quoted instead.")
+            return
+        yield self._verified(raw, extractive, retrieval, shown)
+
+    def _verified(self, raw: str, extractive: Answer, retrieval: Retrieval, shown: list[str]) -> Answer:
         if says_not_in_sources(raw):
             return replace(
                 extractive,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from assistant.llm import LLMUsage
 from assistant.reader import Passage
 
 
@@ -33,6 +34,9 @@ class Answer:
     generation: str | None = None
     # The best candidate's score, kept even when abstaining: it is what calibration looks at.
     confidence: float | None = None
+    # Seconds spent retrieving, answering, and inside the answer at the LLM (metrics, logs).
+    timings: dict[str, float] = field(default_factory=dict)
+    llm_usage: LLMUsage | None = None
 
 
 ABSTAIN_TEXT = "I could not find an answer to that in the sources."

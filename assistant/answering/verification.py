@@ -72,6 +72,11 @@ def check_answer(
 _AFTER_MARKERS = re.compile(r"((?:\[\d+\])+)\s+(?=[A-Z0-9\"“])")
 
 
+def answer_sentences(text: str) -> list[str]:
+    """The answer's sentences without their markers, numbered as `Answer.unsupported` counts them."""
+    return [sentence for sentence, _ in _sentences_with_markers(text)]
+
+
 def _sentences_with_markers(text: str) -> list[tuple[str, list[int]]]:
     """Answer sentences with the markers that belong to them ("... end. [2]" belongs to the first).
 

@@ -7,11 +7,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from assistant import __version__
+from assistant.api.error_body import error_body, status_for
+from assistant.api.observability import Metrics, RequestContext
 from assistant.api.openai_compat import router as openai_router
-from assistant.api.routes import router
+from assistant.api.routes import STATIC, router
 from assistant.api.security import BodyLimit, LoopbackHostOnly, RateLimiter, check_keys, is_loopback
 from assistant.errors import (
     AssistantError,
@@ -63,25 +68,39 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
 
     app = FastAPI(
         title="Cited answers assistant",
-        version="0.1.0",
+        version=__version__,
         description="Answers questions from a collection of documents and cites the exact passages used.",
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.metrics = Metrics(lambda: getattr(app.state, "assistant", None)) if settings.metrics else None
+    # Starlette runs the last added outermost: the request id and the log line cover every
+    # response, the refusals of the middlewares inside included.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if not settings.keys:
         app.add_middleware(LoopbackHostOnly)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(RequestContext, metrics=app.state.metrics)
     app.include_router(router)
     app.include_router(openai_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(AssistantError)
-    async def domain_error(_: Request, error: AssistantError) -> JSONResponse:
+    async def domain_error(request: Request, error: AssistantError) -> JSONResponse:
         status = next((s for cls, s in STATUS_FOR_ERROR.items() if isinstance(error, cls)), 500)
-        return JSONResponse({"detail": str(error), "code": error.code}, status_code=status)
+        status = status_for(request.url.path, status)
+        return JSONResponse(error_body(request.url.path, status, str(error), error.code), status_code=status)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         code = {
             400: "bad_request",
             401: "unauthorized",
@@ -91,17 +110,19 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
             429: "rate_limited",
         }.get(error.status_code)
         return JSONResponse(
-            {"detail": error.detail, "code": code or f"http_{error.status_code}"},
+            error_body(request.url.path, error.status_code, str(error.detail), code or f"http_{error.status_code}"),
             status_code=error.status_code,
             headers=error.headers,
         )
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         problems = error.errors()
+        path = request.url.path
         if any(p.get("type") == "json_invalid" for p in problems):
-            return JSONResponse({"detail": "The request body is not valid JSON.", "code": "malformed_json"}, 400)
+            return JSONResponse(error_body(path, 400, "The request body is not valid JSON.", "malformed_json"), 400)
         detail = "; ".join(f"{'.'.join(str(x) for x in p['loc'][1:]) or 'body'}: {p['msg']}" for p in problems)
-        return JSONResponse({"detail": detail, "code": "invalid_request"}, status_code=422)
+        status = status_for(path, 422)
+        return JSONResponse(error_body(path, status, detail, "invalid_request"), status_code=status)
 
     return app

@@ -6,7 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from assistant.answering.types import Answer
+from assistant.api.observability import note_request
 from assistant.api.security import admin, caller
+from assistant.retrieval import Turn
 from assistant.runtime import Assistant
 
 
@@ -17,3 +20,18 @@ def get_assistant(request: Request) -> Assistant:
 AssistantDep = Annotated[Assistant, Depends(get_assistant)]
 CallerDep = Annotated[str, Depends(caller)]
 AdminDep = Annotated[str, Depends(admin)]
+
+
+def note_answer(request: Request, answer: Answer, turns: list[Turn]) -> None:
+    """Counts the answer in the metrics and adds it to the request's log line."""
+    metrics = request.app.state.metrics
+    if metrics is not None:
+        metrics.answered(answer)
+    fields = {
+        "abstained": answer.abstained,
+        "citations": len(answer.citations),
+        **{f"{stage}_ms": round(seconds * 1000, 2) for stage, seconds in answer.timings.items()},
+    }
+    if request.app.state.settings.log_questions:
+        fields["question"] = next((t.content for t in reversed(turns) if t.role == "user"), "")
+    note_request(**fields)

@@ -1,26 +1,32 @@
 """An OpenAI-compatible chat endpoint, so existing clients (openai SDK, ChatOpenAI, chat UIs) work.
 
 The answer text carries the `[n]` markers; citations travel in an extra `citations` field on the
-message (and on the final chunk when streaming).
+message (and on the final chunk when streaming), and as OpenAI `url_citation` annotations whose
+URL is the cited document's text (`/sources/{id}/text`) and whose indexes are the marker's place
+in the content. `top_k` is accepted beside the OpenAI fields (the SDKs' `extra_body`).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Literal
+from urllib.parse import quote
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from assistant.answering.citations import MARKER
 from assistant.answering.types import Answer
-from assistant.api.deps import AssistantDep, CallerDep
+from assistant.api.deps import AssistantDep, CallerDep, note_answer
+from assistant.api.error_body import error_body
 from assistant.api.routes import ERRORS, answer_pieces
 from assistant.api.schemas import CitationOut
-from assistant.errors import InvalidQuestion
+from assistant.errors import AssistantError, InvalidQuestion
 from assistant.retrieval import Turn
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
@@ -51,11 +57,25 @@ class CompletionRequest(BaseModel):
     model: str = Field(MODEL_ID, examples=[MODEL_ID])
     messages: list[OpenAIMessage] = Field(min_length=1)
     stream: bool = False
+    top_k: int | None = Field(None, description="Passages to retrieve (extension; `extra_body` in the SDKs).")
+
+
+class UrlCitation(BaseModel):
+    start_index: int = Field(description="Where the `[n]` marker starts in `content`.")
+    end_index: int = Field(description="Where it ends.")
+    url: str = Field(description="The cited document's text; `#chars=start-end` is the cited span.")
+    title: str
+
+
+class Annotation(BaseModel):
+    type: Literal["url_citation"] = "url_citation"
+    url_citation: UrlCitation
 
 
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
+    annotations: list[Annotation] = Field(default_factory=list, description="OpenAI's shape of the citations.")
     citations: list[CitationOut] = Field(description="Targets of the `[n]` markers in `content` (extension).")
     abstained: bool = Field(description="True when the sources do not answer (extension).")
     unsupported: list[int] = Field(description="Answer sentences no citation supports (extension).")
@@ -109,21 +129,61 @@ def models(_: CallerDep) -> ModelList:
 
 
 @router.post("/chat/completions", response_model=ChatCompletion, responses={**ERRORS, **STREAM})
-def chat_completions(request: CompletionRequest, assistant: AssistantDep, _: CallerDep):
+def chat_completions(request: CompletionRequest, http: Request, assistant: AssistantDep, _: CallerDep):
     """OpenAI chat completions over the sources; `[n]` markers in the text, citations beside it."""
     turns = [_turn(m) for m in request.messages if m.role in ("system", "developer", "user", "assistant")]
-    answer = assistant.ask(turns)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     if request.stream:
-        return StreamingResponse(_chunks(answer, completion_id, request.model), media_type="text/event-stream")
+        items = assistant.ask_stream(turns, request.top_k)
+        first = next(items)  # errors before the first piece keep their HTTP status
+        chunks = _chunks(itertools.chain([first], items), completion_id, request.model, http, turns)
+        return StreamingResponse(chunks, media_type="text/event-stream")
+    answer = assistant.ask(turns, request.top_k)
+    note_answer(http, answer, turns)
+    annotations = _annotations(answer, str(http.base_url))
     message = AssistantMessage(
         content=answer.text,
+        annotations=annotations,
         citations=[CitationOut.from_citation(c) for c in answer.citations],
         abstained=answer.abstained,
         unsupported=answer.unsupported,
     )
     return ChatCompletion(
-        id=completion_id, created=int(time.time()), model=request.model, choices=[Choice(message=message)]
+        id=completion_id,
+        created=int(time.time()),
+        model=request.model,
+        choices=[Choice(message=message)],
+        usage=_usage(answer),
+    )
+
+
+def _annotations(answer: Answer, base_url: str) -> list[Annotation]:
+    by_number = {citation.n: citation for citation in answer.citations}
+    annotations = []
+    for match in MARKER.finditer(answer.text):
+        citation = by_number.get(int(match.group(1)))
+        if citation is None:
+            continue
+        url = f"{base_url}sources/{quote(citation.source)}/text#chars={citation.start}-{citation.end}"
+        annotations.append(
+            Annotation(
+                url_citation=UrlCitation(
+                    start_index=match.start(), end_index=match.end(), url=url, title=citation.source
+                )
+            )
+        )
+    return annotations
+
+
+def _usage(answer: Answer) -> Usage:
+    """The LLM server's token counts when it sent them; zeros for extractive answers."""
+    used = answer.llm_usage
+    if used is None:
+        return Usage()
+    return Usage(
+        prompt_tokens=used.prompt_tokens,
+        completion_tokens=used.completion_tokens,
+        total_tokens=used.prompt_tokens + used.completion_tokens,
     )
 
 
@@ -134,7 +194,12 @@ def _turn(message: OpenAIMessage) -> Turn:
     return Turn(role, message.text())
 
 
-def _chunks(answer: Answer, completion_id: str, model: str) -> Iterator[str]:
+def _chunks(
+    items: Iterator[str | Answer], completion_id: str, model: str, http: Request, turns: list[Turn]
+) -> Iterator[str]:
+    """A generative answer's draft streams as content deltas while the LLM writes it; the last
+    chunk carries the verified `answer` (markers renumbered), `citations`, `annotations` (indexes
+    into `answer`), `abstained`, `unsupported` and `usage`. An extractive answer streams its text."""
     created = int(time.time())
 
     def chunk(delta: dict, finish: str | None = None, **extra) -> str:
@@ -149,8 +214,27 @@ def _chunks(answer: Answer, completion_id: str, model: str) -> Iterator[str]:
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
-    for piece in answer_pieces(answer.text):
-        yield chunk({"content": piece})
-    citations = [CitationOut.from_citation(c).model_dump() for c in answer.citations]
-    yield chunk({}, "stop", citations=citations, abstained=answer.abstained, unsupported=answer.unsupported)
+    drafted = False
+    try:
+        for item in items:
+            if isinstance(item, str):
+                drafted = True
+                yield chunk({"content": item})
+                continue
+            note_answer(http, item, turns)
+            if not drafted:
+                for piece in answer_pieces(item.text):
+                    yield chunk({"content": piece})
+            annotations = [a.model_dump() for a in _annotations(item, str(http.base_url))]
+            yield chunk(
+                {"annotations": annotations} if annotations else {},
+                "stop",
+                answer=item.text,
+                citations=[CitationOut.from_citation(c).model_dump() for c in item.citations],
+                abstained=item.abstained,
+                unsupported=item.unsupported,
+                usage=_usage(item).model_dump(),
+            )
+    except AssistantError as error:
+        yield f"data: {json.dumps(error_body(http.url.path, 502, str(error), error.code), ensure_ascii=False)}\n\n"
     yield "data: [DONE]\n\n"

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from assistant.answering.citations import MARKER
 from assistant.answering.types import Answer
-from assistant.api.deps import AdminDep, AssistantDep, CallerDep
+from assistant.api.deps import AdminDep, AssistantDep, CallerDep, note_answer
 from assistant.api.schemas import (
     ChatRequest,
     ChatResponse,
@@ -18,15 +22,18 @@ from assistant.api.schemas import (
     ErrorResponse,
     HealthResponse,
     PassageOut,
+    ProbeResponse,
     RebuildOut,
     SearchRequest,
     SearchResponse,
     SourceOut,
     SourcesResponse,
+    unsupported_sentences,
 )
 from assistant.errors import AssistantError
 from assistant.retrieval import Turn
 
+logger = logging.getLogger(__name__)
 router = APIRouter()
 ERRORS = {
     400: {"model": ErrorResponse},
@@ -47,25 +54,47 @@ STREAM = {
 
 
 @router.post("/chat", response_model=ChatResponse, responses={**ERRORS, **STREAM}, summary="Answer with citations")
-def chat(request: ChatRequest, assistant: AssistantDep, _: CallerDep):
+def chat(request: ChatRequest, http: Request, assistant: AssistantDep, _: CallerDep):
     """Answer the last user message from the sources, citing exact spans as `[n]` markers.
 
-    With `stream: true` the response is `text/event-stream`: `answer` events carry text, one
-    `citation` event per citation follows, then `done` with `abstained` and `reason`.
+    With `stream: true` the response is `text/event-stream`. A generative answer first sends
+    `draft` events with the LLM's text as it arrives (not yet checked). Then, for every answer:
+    `answer` events with the verified text, one `citation` event per citation, and `done` with
+    `abstained`, `reason`, `unsupported`, and the whole verified `answer` and `citations`, which
+    replace the draft. An error after the stream began is an `error` event with `detail` and `code`.
     """
     turns = [Turn(m.role, m.content) for m in request.messages]
-    answer = assistant.ask(turns, request.top_k)
-    if request.stream:
-        return StreamingResponse(_sse(answer), media_type="text/event-stream")
-    return ChatResponse.from_answer(answer)
+    if not request.stream:
+        answer = assistant.ask(turns, request.top_k)
+        note_answer(http, answer, turns)
+        return ChatResponse.from_answer(answer)
+    items = assistant.ask_stream(turns, request.top_k)
+    first = next(items)  # errors before the first piece keep their HTTP status
+    return StreamingResponse(_sse(http, itertools.chain([first], items), turns), media_type="text/event-stream")
 
 
-def _sse(answer: Answer) -> Iterator[str]:
-    for piece in answer_pieces(answer.text):
-        yield _event("answer", {"text": piece})
-    for citation in answer.citations:
-        yield _event("citation", CitationOut.from_citation(citation).model_dump())
-    yield _event("done", {"abstained": answer.abstained, "reason": answer.reason})
+def _sse(http: Request, items: Iterator[str | Answer], turns: list[Turn]) -> Iterator[str]:
+    try:
+        for item in items:
+            if isinstance(item, str):
+                yield _event("draft", {"text": item})
+                continue
+            note_answer(http, item, turns)
+            for piece in answer_pieces(item.text):
+                yield _event("answer", {"text": piece})
+            citations = [CitationOut.from_citation(c).model_dump() for c in item.citations]
+            for citation in citations:
+                yield _event("citation", citation)
+            final = {
+                "answer": item.text,
+                "citations": citations,
+                "unsupported": item.unsupported,
+                "unsupported_text": unsupported_sentences(item),
+            }
+            yield _event("done", {"abstained": item.abstained, "reason": item.reason, **final})
+    except AssistantError as error:
+        logger.warning("Streamed answer failed: %s", error)
+        yield _event("error", {"detail": str(error), "code": error.code})
 
 
 def answer_pieces(text: str) -> list[str]:
@@ -83,6 +112,20 @@ def _event(name: str, data: dict) -> str:
     return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
+STATIC = Path(__file__).parent / "static"
+# The page loads only its own files and talks only to this server.
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+@router.get("/", include_in_schema=False)
+def page() -> FileResponse:
+    """The chat page (plain HTML, CSS and JS from the package: no CDN, no build step)."""
+    return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_POLICY})
+
+
 @router.post("/search", response_model=SearchResponse, responses=ERRORS, summary="Ranked passages")
 def search(request: SearchRequest, assistant: AssistantDep, _: CallerDep) -> SearchResponse:
     """The passages retrieval finds for a query, best first: for tuning and debugging retrieval."""
@@ -96,9 +139,52 @@ def search(request: SearchRequest, assistant: AssistantDep, _: CallerDep) -> Sea
     responses={**ERRORS, 403: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},
     summary="Rebuild the index",
 )
-def rebuild(assistant: AssistantDep, _: AdminDep) -> RebuildOut:
+def rebuild(http: Request, assistant: AssistantDep, _: AdminDep) -> RebuildOut:
     """Rebuild (incrementally) from the sources directory; needs an API key. 409 while one runs."""
-    return RebuildOut(**assistant.indexer().rebuild().to_json())
+    metrics = http.app.state.metrics
+    started = time.perf_counter()
+    try:
+        report = assistant.indexer().rebuild()
+    except AssistantError as error:
+        if metrics is not None and error.code != "rebuild_in_progress":
+            metrics.rebuild_failures.inc()
+        raise
+    if metrics is not None:
+        metrics.rebuild_seconds.observe(time.perf_counter() - started)
+    return RebuildOut(**report.to_json())
+
+
+@router.get("/livez", response_model=ProbeResponse, summary="Liveness: the process answers")
+def livez() -> ProbeResponse:
+    """200 while the process can answer HTTP at all; touches neither the index nor the LLM, so a
+    liveness probe never restarts a server that is only waiting for them."""
+    return ProbeResponse(status="alive")
+
+
+@router.get("/readyz", response_model=ProbeResponse, responses={503: {"model": ProbeResponse}}, summary="Readiness")
+def readyz(assistant: AssistantDep):
+    """200 when /chat can answer: an index loaded and its store reachable, and the LLM reachable
+    when answers need it (generative, without the extractive fallback). 503 with why otherwise."""
+    try:
+        assistant.handle.current().store.heartbeat()
+    except AssistantError as error:
+        return JSONResponse(ProbeResponse(status="not_ready", detail=str(error)).model_dump(), status_code=503)
+    if assistant.generative is not None and not assistant.settings.llm_fallback_extractive:
+        problem = assistant.generative.llm.reachable()
+        if problem:
+            detail = f"The LLM at {assistant.generative.llm.base_url} is unreachable: {problem}"
+            return JSONResponse(ProbeResponse(status="not_ready", detail=detail).model_dump(), status_code=503)
+    return ProbeResponse(status="ready")
+
+
+@router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
+def metrics(http: Request, _: CallerDep) -> Response:
+    """Requests, latency, answers and abstentions, stage timings, the index and rebuilds, in
+    Prometheus' text format. 404 when ASSISTANT_METRICS=false."""
+    registry = http.app.state.metrics
+    if registry is None:
+        raise HTTPException(404, "Metrics are off (ASSISTANT_METRICS=false).")
+    return Response(registry.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 @router.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})

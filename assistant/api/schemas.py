@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from assistant.answering.types import Answer, Citation
+from assistant.answering.verification import answer_sentences
 from assistant.reader import Passage
 
 QUESTION_EXAMPLE = "When was the first congress of World Azerbaijanis held?"
@@ -68,6 +69,9 @@ class ChatResponse(BaseModel):
         default_factory=list,
         description="Indexes (0-based) of answer sentences no cited passage supports (generative answers).",
     )
+    unsupported_text: list[str] = Field(
+        default_factory=list, description="Those sentences' text, without markers (to mark them in the answer)."
+    )
 
     @classmethod
     def from_answer(cls, answer: Answer) -> ChatResponse:
@@ -77,6 +81,7 @@ class ChatResponse(BaseModel):
             abstained=answer.abstained,
             reason=answer.reason,
             unsupported=answer.unsupported,
+            unsupported_text=unsupported_sentences(answer),
         )
 
 
@@ -99,6 +104,11 @@ class HealthResponse(BaseModel):
     store: Literal["embedded", "server"]
     answerer: Literal["extractive", "generative"] = "extractive"
     llm: str = Field("not_configured", description="not_configured, ok, or unreachable: why.")
+    detail: str | None = None
+
+
+class ProbeResponse(BaseModel):
+    status: Literal["alive", "ready", "not_ready"]
     detail: str | None = None
 
 
@@ -134,3 +144,10 @@ class RebuildOut(BaseModel):
     generation: str | None = Field(description="The generation now serving.")
     full: bool = Field(description="True when settings changed and every document was re-embedded.")
     changed: bool = Field(description="False when nothing changed (no new generation).")
+
+
+def unsupported_sentences(answer: Answer) -> list[str]:
+    if not answer.unsupported:
+        return []
+    sentences = answer_sentences(answer.text)
+    return [sentences[i] for i in answer.unsupported if i < len(sentences)]

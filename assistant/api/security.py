@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from assistant.api.error_body import error_body
 from assistant.errors import Misconfigured
 from assistant.settings import Settings
 
@@ -139,7 +140,7 @@ class LoopbackHostOnly:
             name = host_name(host)
             if name not in LOOPBACK_NAMES and not name.endswith(".localhost"):
                 detail = "Without ASSISTANT_API_KEYS only loopback host names are answered."
-                return await send_error(send, 403, detail, "host_not_allowed")
+                return await send_error(send, scope, 403, detail, "host_not_allowed")
         await self.app(scope, receive, send)
 
 
@@ -160,7 +161,7 @@ class BodyLimit:
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None:
             if declared.isdigit() and int(declared) > self.max_bytes:
-                return await self._refuse(send)
+                return await self._refuse(scope, send)
             return await self.app(scope, receive, send)
         body, more = b"", True
         while more:
@@ -170,7 +171,7 @@ class BodyLimit:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_bytes:
-                return await self._refuse(send)
+                return await self._refuse(scope, send)
         replayed = False
 
         async def replay():
@@ -182,13 +183,13 @@ class BodyLimit:
 
         return await self.app(scope, replay, send)
 
-    async def _refuse(self, send) -> None:
-        await send_error(send, 413, f"Request body over {self.max_bytes} bytes.", "body_too_large")
+    async def _refuse(self, scope, send) -> None:
+        await send_error(send, scope, 413, f"Request body over {self.max_bytes} bytes.", "body_too_large")
 
 
-async def send_error(send, status: int, detail: str, code: str) -> None:
-    """A `{"detail", "code"}` JSON error straight from middleware, like the app's own errors."""
-    body = json.dumps({"detail": detail, "code": code}).encode()
+async def send_error(send, scope, status: int, detail: str, code: str) -> None:
+    """A JSON error straight from middleware, in the same shape as the app's own errors."""
+    body = json.dumps(error_body(scope.get("path", ""), status, detail, code)).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

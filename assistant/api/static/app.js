@@ -1,0 +1,283 @@
+// The chat page: asks POST /chat with stream: true, renders the draft as it arrives, then the
+// verified answer with its [n] markers as buttons that open the cited span in its document.
+// Text from the server is only ever set with textContent: a document cannot inject markup.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const KEY_STORAGE = "assistant-api-key";
+const MARKER = /\[(\d+)\]/g;
+const history = [];        // {role, content} sent with each question, for follow-ups
+const documentCache = new Map();
+
+function headers() {
+  const h = { "Content-Type": "application/json" };
+  const key = sessionStorage.getItem(KEY_STORAGE);
+  if (key) h.Authorization = `Bearer ${key}`;
+  return h;
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, { ...options, headers: { ...headers(), ...(options.headers || {}) } });
+  if (response.status === 401) {
+    $("key-row").hidden = false;
+    throw new Error("This server needs an API key: enter it above and ask again.");
+  }
+  if (!response.ok) {
+    let detail = `HTTP ${response.status}`;
+    try { detail = (await response.json()).detail || detail; } catch (_) { /* not JSON */ }
+    throw new Error(detail);
+  }
+  return response;
+}
+
+function setStatus(text) { $("status").textContent = text; }
+
+function addTurn(role) {
+  const item = document.createElement("li");
+  item.className = `turn ${role}`;
+  const who = document.createElement("div");
+  who.className = "who";
+  who.textContent = role === "user" ? "You" : "Assistant";
+  const body = document.createElement("div");
+  body.className = "body";
+  item.append(who, body);
+  $("conversation").append(item);
+  item.scrollIntoView({ block: "end" });
+  return item;
+}
+
+// Events of one SSE stream, as they arrive: {event, data}.
+async function* events(response) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let name = "message", data = "";
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event: ")) name = line.slice(7);
+        else if (line.startsWith("data: ")) data += line.slice(6);
+      }
+      yield { event: name, data: JSON.parse(data) };
+    }
+  }
+}
+
+function markerButton(n, citation) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "marker";
+  button.textContent = `[${n}]`;
+  if (citation) {
+    const where = citation.page ? `${citation.source}, page ${citation.page}` : citation.source;
+    button.title = `“${citation.text}” (${where})`;
+    button.setAttribute("aria-label", `Citation ${n}: open ${where} at the quoted passage`);
+    button.addEventListener("click", () => showCitation(citation));
+  }
+  return button;
+}
+
+// Answer text with each [n] a button and each unsupported sentence underlined.
+function renderAnswer(container, answer) {
+  container.replaceChildren();
+  const byNumber = new Map(answer.citations.map((c) => [c.n, c]));
+  const flagged = (answer.unsupported_text || []).filter((s) => s && answer.answer.includes(s));
+  const text = answer.answer;
+  // Ranges of unsupported sentences, to wrap while walking the text.
+  const ranges = flagged.map((s) => [text.indexOf(s), text.indexOf(s) + s.length]);
+  let wrapper = null;
+  let position = 0;
+  const parent = () => wrapper || container;
+  const appendText = (from, to) => {
+    for (let i = from; i < to;) {
+      const range = ranges.find(([s, e]) => i >= s && i < e);
+      const nextStart = Math.min(to, ...ranges.map(([s]) => s).filter((s) => s > i));
+      const stop = range ? Math.min(to, range[1]) : nextStart;
+      if (range && !wrapper) {
+        wrapper = document.createElement("span");
+        wrapper.className = "unsupported";
+        wrapper.title = "Not backed by the cited sources";
+        container.append(wrapper);
+      }
+      parent().append(document.createTextNode(text.slice(i, stop)));
+      if (!range || stop >= range[1]) wrapper = null;
+      i = stop;
+    }
+  };
+  for (const match of text.matchAll(MARKER)) {
+    appendText(position, match.index);
+    parent().append(markerButton(Number(match[1]), byNumber.get(Number(match[1]))));
+    position = match.index + match[0].length;
+  }
+  appendText(position, text.length);
+}
+
+function finishTurn(item, answer) {
+  const body = item.querySelector(".body");
+  renderAnswer(body, answer);
+  if (answer.abstained) {
+    item.classList.add("abstained");
+    item.querySelector(".who").textContent = "Assistant: not in the sources";
+    if (answer.reason) {
+      const reason = document.createElement("p");
+      reason.className = "reason";
+      reason.textContent = answer.reason;
+      item.append(reason);
+    }
+  }
+  const unplaced = (answer.unsupported_text || []).filter((s) => s && !answer.answer.includes(s));
+  if ((answer.unsupported || []).length) {
+    const note = document.createElement("p");
+    note.className = "unsupported-note";
+    note.textContent = `${answer.unsupported.length} sentence(s) not backed by the sources`
+      + (unplaced.length ? `: ${unplaced.join(" ")}` : " (underlined).");
+    item.append(note);
+  }
+}
+
+async function ask(question) {
+  history.push({ role: "user", content: question });
+  addTurn("user").querySelector(".body").textContent = question;
+  const item = addTurn("assistant");
+  item.setAttribute("aria-busy", "true");
+  const body = item.querySelector(".body");
+  setStatus("Searching the documents…");
+  let final = null;
+  try {
+    const response = await api("chat", {
+      method: "POST",
+      body: JSON.stringify({ messages: history, stream: true }),
+    });
+    let draft = null;
+    for await (const { event, data } of events(response)) {
+      if (event === "draft") {
+        if (!draft) {
+          draft = document.createElement("span");
+          draft.className = "draft";
+          body.replaceChildren(draft);
+          setStatus("Writing (a draft until the citations are checked)…");
+        }
+        draft.textContent += data.text;
+      } else if (event === "done") {
+        final = data;
+      } else if (event === "error") {
+        throw new Error(data.detail);
+      }
+    }
+    if (!final) throw new Error("The answer stopped before it was complete.");
+    finishTurn(item, final);
+    history.push({ role: "assistant", content: final.answer });
+    setStatus(final.abstained ? "The sources do not answer that." : "Answered.");
+  } catch (error) {
+    history.pop();
+    const message = document.createElement("p");
+    message.className = "error";
+    message.textContent = `Error: ${error.message}`;
+    body.replaceChildren(message);
+    setStatus(`Error: ${error.message}`);
+  } finally {
+    item.removeAttribute("aria-busy");
+    item.classList.add("done");
+  }
+}
+
+async function documentText(source) {
+  if (!documentCache.has(source)) {
+    const path = source.split("/").map(encodeURIComponent).join("/");
+    documentCache.set(source, (await api(`sources/${path}/text`)).text());
+  }
+  return documentCache.get(source);
+}
+
+async function showCitation(citation) {
+  const viewer = $("viewer");
+  const pane = $("document");
+  viewer.hidden = false;
+  $("viewer-title").textContent = citation.title || citation.source;
+  $("viewer-where").textContent = citation.page
+    ? `${citation.source}, page ${citation.page}` : citation.source;
+  try {
+    const text = await documentText(citation.source);
+    const mark = document.createElement("mark");
+    mark.id = "cited";
+    mark.textContent = text.slice(citation.start, citation.end);
+    pane.replaceChildren(
+      document.createTextNode(text.slice(0, citation.start)), mark, document.createTextNode(text.slice(citation.end)),
+    );
+    mark.scrollIntoView({ block: "center" });
+    pane.focus({ preventScroll: true });
+  } catch (error) {
+    pane.textContent = `Could not load the document: ${error.message}`;
+  }
+}
+
+async function showDocument(source) {
+  $("viewer").hidden = false;
+  $("viewer-title").textContent = source.title || source.id;
+  $("viewer-where").textContent = source.id;
+  try {
+    $("document").textContent = await documentText(source.id);
+  } catch (error) {
+    $("document").textContent = `Could not load the document: ${error.message}`;
+  }
+}
+
+async function loadDocuments() {
+  const list = $("documents");
+  try {
+    const { sources } = await (await api("sources")).json();
+    list.replaceChildren(...sources.map((source) => {
+      const item = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = `${source.title || source.id} (${source.kind}, ${source.chunks} passages)`;
+      button.addEventListener("click", () => showDocument(source));
+      item.append(button);
+      return item;
+    }));
+  } catch (error) {
+    const item = document.createElement("li");
+    item.textContent = error.message;
+    list.replaceChildren(item);
+  }
+}
+
+function setUp() {
+  const key = $("api-key");
+  key.value = sessionStorage.getItem(KEY_STORAGE) || "";
+  if (key.value) $("key-row").hidden = false;
+  key.addEventListener("change", () => {
+    sessionStorage.setItem(KEY_STORAGE, key.value.trim());
+    loadDocuments();
+  });
+  $("ask").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const question = $("question").value.trim();
+    if (!question) return;
+    $("question").value = "";
+    $("send").disabled = true;
+    try { await ask(question); } finally { $("send").disabled = false; $("question").focus(); }
+  });
+  $("question").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      $("ask").requestSubmit();
+    }
+  });
+  $("new-chat").addEventListener("click", () => {
+    history.length = 0;
+    $("conversation").replaceChildren();
+    setStatus("New conversation.");
+    $("question").focus();
+  });
+  $("close-viewer").addEventListener("click", () => { $("viewer").hidden = true; $("question").focus(); });
+  loadDocuments();
+}
+
+setUp();
