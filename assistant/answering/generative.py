@@ -75,10 +75,12 @@ class GenerativeAnswerer:
         # traded answerable questions for refusals about evenly (bench/squad.py --generative).
         # Passages with nothing to quote never reach the LLM. The extractive quote is also the
         # fallback when the LLM fails.
-        extractive = self._extractive.answer(retrieval)
-        if extractive.abstained and (self._gate or not retrieval.passages):
-            yield extractive
-            return
+        extractive = None
+        if self._gate or not retrieval.passages:
+            extractive = self._extractive.answer(retrieval)
+            if extractive.abstained:
+                yield extractive
+                return
         shown = [neutralize_instructions(p.text) for p in retrieval.passages]
         messages = answer_messages(retrieval.query.question, shown, retrieval.query.history)
         pieces: list[str] = []
@@ -96,9 +98,12 @@ class GenerativeAnswerer:
             if not self._fallback:
                 raise
             logger.warning("LLM failed (%s); answering extractively", error)
+            extractive = extractive or self._extractive.answer(retrieval)
             yield replace(extractive, reason=f"Generative answer unavailable ({error.code}); quoted instead.")
             return
-        yield self._verified(raw, extractive, retrieval, shown)
+        # Without the gate the extractive answer is needed only now (its confidence, and the
+        # refusal's shape): computed after the LLM, it stays out of the time to the first word.
+        yield self._verified(raw, extractive or self._extractive.answer(retrieval), retrieval, shown)
 
     def _verified(self, raw: str, extractive: Answer, retrieval: Retrieval, shown: list[str]) -> Answer:
         if says_not_in_sources(raw):

@@ -102,6 +102,27 @@ class ChatCompletion(BaseModel):
     usage: Usage = Field(default_factory=Usage)
 
 
+class OpenAIErrorDetail(BaseModel):
+    message: str = Field(description="What went wrong, in words.")
+    type: str = Field(description="invalid_request_error, authentication_error, rate_limit_error, server_error, ...")
+    code: str = Field(description="Our stable machine-readable code.")
+    param: str | None = None
+
+
+class OpenAIError(BaseModel):
+    """OpenAI's error shape, so its SDKs raise their own exceptions with our message."""
+
+    error: OpenAIErrorDetail
+
+
+ERRORS_V1 = {
+    status: {"model": OpenAIError, "description": entry.get("description", "")}
+    for status, entry in {**ERRORS, 502: {}, 504: {}}.items()
+}
+ERRORS_V1[400] = {"model": OpenAIError, "description": "A request we cannot take (OpenAI answers these with 400)."}
+ERRORS_V1.pop(422, None)
+
+
 class ModelCard(BaseModel):
     id: str
     object: Literal["model"] = "model"
@@ -123,12 +144,12 @@ STREAM = {
 }
 
 
-@router.get("/models", response_model=ModelList)
+@router.get("/models", response_model=ModelList, responses={401: ERRORS_V1[401], 429: ERRORS_V1[429]})
 def models(_: CallerDep) -> ModelList:
     return ModelList(data=[ModelCard(id=MODEL_ID)])
 
 
-@router.post("/chat/completions", response_model=ChatCompletion, responses={**ERRORS, **STREAM})
+@router.post("/chat/completions", response_model=ChatCompletion, responses={**ERRORS_V1, **STREAM})
 def chat_completions(request: CompletionRequest, http: Request, assistant: AssistantDep, _: CallerDep):
     """OpenAI chat completions over the sources; `[n]` markers in the text, citations beside it."""
     turns = [_turn(m) for m in request.messages if m.role in ("system", "developer", "user", "assistant")]
