@@ -21,9 +21,6 @@ transformers_logging.disable_progress_bar()
 transformers_logging.set_verbosity_error()
 
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
-
-
 def load_embeddings(
     model_path: str, batch_size: int = 64, backend: str = "torch", cache_dir: Path | None = None
 ) -> Embeddings:

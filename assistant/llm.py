@@ -77,14 +77,18 @@ class LLMClient:
         """The answer's text as the server sends it; the same errors as `complete`."""
         usage = usage or LLMUsage()
         started = time.perf_counter()
+        written = False
         try:
             with self._errors():
                 for chunk in self._chat.stream(messages):
                     usage.record(tokens=chunk.usage_metadata)
                     if isinstance(chunk.content, str) and chunk.content:
+                        written = written or bool(chunk.content.strip())
                         yield chunk.content
         finally:
             usage.record(calls=1, seconds=time.perf_counter() - started)
+        if not written:
+            raise LLMUnavailable(f"The LLM at {self.base_url} sent an empty or non-text answer.")
 
     @contextmanager
     def _errors(self) -> Iterator[None]:

@@ -56,11 +56,10 @@ class OnnxEmbeddings(Embeddings):
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         batches = [order[begin : begin + SUB_BATCH] for begin in range(0, len(order), SUB_BATCH)]
         run = lambda batch: self._run(self._document_session, [texts[i] for i in batch])  # noqa: E731
-        vectors = np.empty((len(texts), 0), dtype=np.float32)
-        for batch, computed in zip(batches, self._pool.map(run, batches), strict=True):
-            if vectors.shape[1] == 0:
-                vectors = np.empty((len(texts), computed.shape[1]), dtype=np.float32)
-            vectors[batch] = computed
+        computed = list(self._pool.map(run, batches))
+        vectors = np.empty((len(texts), computed[0].shape[1]), dtype=np.float32)
+        for batch, batch_vectors in zip(batches, computed, strict=True):
+            vectors[batch] = batch_vectors
         return vectors.tolist()
 
     def _run(self, session, texts: list[str]) -> np.ndarray:

@@ -12,6 +12,8 @@ import re
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -52,19 +54,18 @@ def exported_model(model_path: str, identity: str, backend: str, cache_dir: Path
     return target
 
 
-class _quiet:
+@contextmanager
+def _quiet() -> Iterator[None]:
     """The tracer's and quantizer's advice is for people writing exporters, not for our users."""
-
-    def __enter__(self) -> None:
-        self._warnings = warnings.catch_warnings()
-        self._warnings.__enter__()
+    root = logging.getLogger()
+    level = root.level
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        self._root_level = logging.getLogger().level
-        logging.getLogger().setLevel(logging.ERROR)
-
-    def __exit__(self, *exc) -> None:
-        logging.getLogger().setLevel(self._root_level)
-        self._warnings.__exit__(*exc)
+        root.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            root.setLevel(level)
 
 
 def _export_fused(model_path: str, work: Path) -> Path:

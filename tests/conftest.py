@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -21,6 +22,14 @@ from assistant.settings import Settings, packaged_model_path  # noqa: E402
 
 SAMPLE_SOURCES = REPO / "sources"
 SAMPLE_DOC = "news-az-diaspora-unity.txt"
+
+
+def stream_events(raw: str) -> list[tuple[str, dict]]:
+    """A `text/event-stream` body from /chat as (event name, data) pairs, in order."""
+    return [
+        (block.split("\n")[0].removeprefix("event: "), json.loads(block.split("data: ", 1)[1]))
+        for block in raw.strip().split("\n\n")
+    ]
 
 
 @pytest.fixture(scope="session")

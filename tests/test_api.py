@@ -1,10 +1,8 @@
-import json
-
 import pytest
 from fastapi.testclient import TestClient
 
 from assistant.api import create_app
-from tests.conftest import SAMPLE_DOC
+from tests.conftest import SAMPLE_DOC, stream_events
 
 QUESTION = "How many representatives participated in the First Congress of World Azerbaijanis?"
 
@@ -38,10 +36,7 @@ def test_chat_streams_answer_then_citations_then_done(client):
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         raw = "".join(r.iter_text())
-    events = [
-        (block.split("\n")[0].removeprefix("event: "), json.loads(block.split("\n")[1].removeprefix("data: ")))
-        for block in raw.strip().split("\n\n")
-    ]
+    events = stream_events(raw)
     names = [name for name, _ in events]
     assert names[0] == "answer" and names[-1] == "done"
     assert names.index("citation") > max(i for i, n in enumerate(names) if n == "answer")

@@ -1,6 +1,5 @@
 """The generative path against a scripted OpenAI-compatible server: markers, support, failures."""
 
-import json
 import time
 
 import httpx
@@ -12,7 +11,7 @@ from assistant.api import create_app
 from assistant.retrieval import Turn
 from assistant.runtime import build_assistant
 from assistant.settings import Settings
-from tests.conftest import SAMPLE_SOURCES
+from tests.conftest import SAMPLE_SOURCES, stream_events
 from tests.fake_llm import Script, make_fake_llm
 from tests.servers import app_in_thread, free_port
 
@@ -221,14 +220,6 @@ def test_openai_usage_adds_up_the_llm_servers_counts(generative, script):
     assert completion.usage.total_tokens == sent + completion.usage.completion_tokens
 
 
-def _events(raw: str) -> list[tuple[str, dict]]:
-    events = []
-    for block in raw.strip().split("\n\n"):
-        name = block.split("\n")[0].removeprefix("event: ")
-        events.append((name, json.loads(block.split("data: ", 1)[1])))
-    return events
-
-
 def test_chat_streams_the_llms_draft_then_the_verified_answer(generative, script):
     script.mode, script.token_delay = "bad-markers", 0.05
     assistant = generative()
@@ -242,7 +233,7 @@ def test_chat_streams_the_llms_draft_then_the_verified_answer(generative, script
                 arrivals.append(time.perf_counter() - started)
                 raw += text
     script.token_delay = 0.0
-    events = _events(raw)
+    events = stream_events(raw)
     names = [name for name, _ in events]
     drafts = [data["text"] for name, data in events if name == "draft"]
     # The draft is the LLM's own text, marker [9] and invented sentence included, word by word...

@@ -13,7 +13,7 @@ from assistant.evaluation import runner
 from assistant.evaluation.questions import load_questions
 from assistant.runtime import build_assistant
 from assistant.settings import Settings
-from tests.conftest import REPO, SAMPLE_SOURCES
+from tests.conftest import REPO, SAMPLE_SOURCES, stream_events
 from tests.servers import free_port, running
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -84,7 +84,6 @@ def test_the_eval_runs_in_generative_mode(assistant):
 
 def test_streaming_sends_the_models_words_then_the_verified_answer(assistant):
     """/chat with stream: true against llama.cpp: drafts as the model writes, then `done`."""
-    import json
 
     import httpx
 
@@ -98,10 +97,7 @@ def test_streaming_sends_the_models_words_then_the_verified_answer(assistant):
     ):
         assert response.status_code == 200
         raw = "".join(response.iter_text())
-    events = [
-        (block.split("\n")[0].removeprefix("event: "), json.loads(block.split("data: ", 1)[1]))
-        for block in raw.strip().split("\n\n")
-    ]
+    events = stream_events(raw)
     drafts = [data["text"] for name, data in events if name == "draft"]
     assert len(drafts) > 1 and "".join(drafts).strip()  # token by token, not one block
     name, done = events[-1]

@@ -90,8 +90,6 @@ class GenerativeAnswerer:
                     pieces.append(piece)
                     yield piece
                 raw = cut_runaway("".join(pieces).strip())
-                if not raw:
-                    raise LLMUnavailable(f"The LLM at {self.llm.base_url} sent an empty answer.")
             else:
                 raw = cut_runaway(self.llm.complete(messages, usage))
         except (LLMUnavailable, LLMTimeout) as error:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -20,6 +22,13 @@ def get_assistant(request: Request) -> Assistant:
 AssistantDep = Annotated[Assistant, Depends(get_assistant)]
 CallerDep = Annotated[str, Depends(caller)]
 AdminDep = Annotated[str, Depends(admin)]
+
+
+def begin_stream(items: Iterator[str | Answer]) -> Iterator[str | Answer]:
+    """Runs an answer up to its first piece now, in the route: an error before it (a dead LLM)
+    keeps its HTTP status instead of arriving inside a 200 stream."""
+    first = next(items)
+    return itertools.chain([first], items)
 
 
 def note_answer(request: Request, answer: Answer, turns: list[Turn]) -> None:

@@ -8,7 +8,6 @@ in the content. `top_k` is accepted beside the OpenAI fields (the SDKs' `extra_b
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 import uuid
@@ -22,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.answering.citations import MARKER
 from assistant.answering.types import Answer
-from assistant.api.deps import AssistantDep, CallerDep, note_answer
+from assistant.api.deps import AssistantDep, CallerDep, begin_stream, note_answer
 from assistant.api.error_body import error_body
 from assistant.api.routes import ERRORS, answer_pieces
 from assistant.api.schemas import CitationOut
@@ -155,9 +154,8 @@ def chat_completions(request: CompletionRequest, http: Request, assistant: Assis
     turns = [_turn(m) for m in request.messages if m.role in ("system", "developer", "user", "assistant")]
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     if request.stream:
-        items = assistant.ask_stream(turns, request.top_k)
-        first = next(items)  # errors before the first piece keep their HTTP status
-        chunks = _chunks(itertools.chain([first], items), completion_id, request.model, http, turns)
+        items = begin_stream(assistant.ask_stream(turns, request.top_k))
+        chunks = _chunks(items, completion_id, request.model, http, turns)
         return StreamingResponse(chunks, media_type="text/event-stream")
     answer = assistant.ask(turns, request.top_k)
     note_answer(http, answer, turns)

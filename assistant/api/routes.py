@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import time
@@ -14,7 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 
 from assistant.answering.citations import MARKER
 from assistant.answering.types import Answer
-from assistant.api.deps import AdminDep, AssistantDep, CallerDep, note_answer
+from assistant.api.deps import AdminDep, AssistantDep, CallerDep, begin_stream, note_answer
 from assistant.api.schemas import (
     ChatRequest,
     ChatResponse,
@@ -32,6 +31,7 @@ from assistant.api.schemas import (
 )
 from assistant.errors import AssistantError
 from assistant.retrieval import Turn
+from assistant.runtime import Assistant
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -68,9 +68,8 @@ def chat(request: ChatRequest, http: Request, assistant: AssistantDep, _: Caller
         answer = assistant.ask(turns, request.top_k)
         note_answer(http, answer, turns)
         return ChatResponse.from_answer(answer)
-    items = assistant.ask_stream(turns, request.top_k)
-    first = next(items)  # errors before the first piece keep their HTTP status
-    return StreamingResponse(_sse(http, itertools.chain([first], items), turns), media_type="text/event-stream")
+    items = begin_stream(assistant.ask_stream(turns, request.top_k))
+    return StreamingResponse(_sse(http, items, turns), media_type="text/event-stream")
 
 
 def _sse(http: Request, items: Iterator[str | Answer], turns: list[Turn]) -> Iterator[str]:
@@ -169,12 +168,22 @@ def readyz(assistant: AssistantDep):
         assistant.handle.current().store.heartbeat()
     except AssistantError as error:
         return JSONResponse(ProbeResponse(status="not_ready", detail=str(error)).model_dump(), status_code=503)
-    if assistant.generative is not None and not assistant.settings.llm_fallback_extractive:
-        problem = assistant.generative.llm.reachable()
-        if problem:
-            detail = f"The LLM at {assistant.generative.llm.base_url} is unreachable: {problem}"
-            return JSONResponse(ProbeResponse(status="not_ready", detail=detail).model_dump(), status_code=503)
+    llm, llm_blocks_answers = _llm_state(assistant)
+    if llm_blocks_answers:
+        detail = f"The LLM at {assistant.generative.llm.base_url} is {llm}"
+        return JSONResponse(ProbeResponse(status="not_ready", detail=detail).model_dump(), status_code=503)
     return ProbeResponse(status="ready")
+
+
+def _llm_state(assistant: Assistant) -> tuple[str, bool]:
+    """The LLM as /health reports it ("not_configured", "ok", "unreachable: why"), and whether
+    that stops /chat from answering: a dead LLM does unless answers fall back to extractive."""
+    if assistant.generative is None:
+        return "not_configured", False
+    problem = assistant.generative.llm.reachable()
+    if problem is None:
+        return "ok", False
+    return f"unreachable: {problem}", not assistant.settings.llm_fallback_extractive
 
 
 @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
@@ -190,14 +199,12 @@ def metrics(http: Request, _: CallerDep) -> Response:
 @router.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
 def health(assistant: AssistantDep):
     """Is an index ready, and how big is it? 503 until `assistant index` has run."""
+    llm, llm_blocks_answers = _llm_state(assistant)
     common = {
         "store": "server" if assistant.settings.chroma_url else "embedded",
         "answerer": "generative" if assistant.generative else "extractive",
-        "llm": "not_configured",
+        "llm": llm,
     }
-    if assistant.generative is not None:
-        problem = assistant.generative.llm.reachable()
-        common["llm"] = f"unreachable: {problem}" if problem else "ok"
     try:
         index = assistant.handle.current()
         index.store.heartbeat()
@@ -213,8 +220,7 @@ def health(assistant: AssistantDep):
         chunks=len(index.chunks),
         **common,
     )
-    # Without a fallback, a dead LLM means /chat cannot answer: not ready.
-    if body.status == "degraded" and not assistant.settings.llm_fallback_extractive:
+    if llm_blocks_answers:
         body.detail = "The LLM is unreachable; /chat answers 502 until it is back."
         return JSONResponse(body.model_dump(), status_code=503)
     return body
