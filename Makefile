@@ -25,10 +25,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(TEST_STAMP): $(RUN_STAMP)
 	# The test tools, and a real local LLM server for the generative tests: llama-cpp-python
 	# builds from source (5-10 min the first time, then pip's wheel cache), with portable flags.
-	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,llm-test]'
-	# The chat page's browser test drives Debian's Chromium (Playwright cannot download its own here).
-	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,llm-test,ocr]'
+	# The chat page's browser test drives Debian's Chromium (Playwright cannot download its own here);
+	# the OCR test needs Debian's Tesseract.
+	{ command -v chromium && command -v tesseract; } >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium tesseract-ocr; }
 	touch $(TEST_STAMP)
 
 install: $(RUN_STAMP)

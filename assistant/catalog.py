@@ -15,7 +15,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant import sentences
@@ -46,9 +46,11 @@ class DocumentRecord:
     text_file: str
     chunks: tuple[tuple[int, int, int | None], ...]
     pages: tuple[tuple[int, int, int], ...] = ()
+    metadata: dict = field(default_factory=dict)  # given at upload: tags, title, any string fields
 
     def to_json(self) -> dict:
         return {
+            "metadata": self.metadata,
             "hash": self.content_hash,
             "kind": self.kind,
             "title": self.title,
@@ -67,7 +69,12 @@ class DocumentRecord:
             text_file=data["text_file"],
             chunks=tuple((s, e, p) for s, e, p in data["chunks"]),
             pages=tuple((p, s, e) for p, s, e in data.get("pages", [])),
+            metadata=data.get("metadata", {}),
         )
+
+    def fields(self) -> dict[str, str | list[str]]:
+        """What a filter can name: its metadata, then path, file type and title (which win)."""
+        return {**self.metadata, "source": self.id, "kind": self.kind, "title": self.title}
 
     @property
     def stem(self) -> str:

@@ -51,24 +51,28 @@ class Chunker:
         return len(self._tokenizer.tokenize(text))
 
     def split(self, document: SourceDocument) -> list[Chunk]:
-        pieces = self._splitter.split_text(document.text)
         chunks: list[Chunk] = []
-        search_from = 0
-        for piece in pieces:
-            piece_start = _locate(document.text, piece, search_from)
-            for start, end in self._fit(document.text, piece_start, piece_start + len(piece)):
-                chunks.append(
-                    Chunk(
-                        id=f"{document.id}#{len(chunks)}",
-                        source=document.id,
-                        index=len(chunks),
-                        start=start,
-                        end=end,
-                        text=document.text[start:end],
-                        page=document.page_at(start),
+        # A segment (a CSV row) is a passage of its own: split inside it when too long, never
+        # merged with its neighbours.
+        for segment_start, segment_end in document.segments or ((0, len(document.text)),):
+            segment = document.text[segment_start:segment_end]
+            search_from = 0
+            for piece in self._splitter.split_text(segment):
+                piece_start = _locate(segment, piece, search_from)
+                begin = segment_start + piece_start
+                for start, end in self._fit(document.text, begin, begin + len(piece)):
+                    chunks.append(
+                        Chunk(
+                            id=f"{document.id}#{len(chunks)}",
+                            source=document.id,
+                            index=len(chunks),
+                            start=start,
+                            end=end,
+                            text=document.text[start:end],
+                            page=document.page_at(start),
+                        )
                     )
-                )
-            search_from = piece_start + 1
+                search_from = piece_start + 1
         return chunks
 
     def _fit(self, text: str, start: int, end: int) -> list[tuple[int, int]]:

@@ -13,6 +13,7 @@ import typer
 
 from assistant.errors import (
     AssistantError,
+    CollectionNotFound,
     IndexCorrupt,
     IndexNotBuilt,
     InsecureBinding,
@@ -51,6 +52,7 @@ EXIT_CODES: dict[type[AssistantError], int] = {
     RebuildInProgress: 4,
     StoreUnavailable: 5,
     SourcesMissing: 6,
+    CollectionNotFound: 6,
     InsecureBinding: 7,
     Misconfigured: 7,
 }
@@ -72,24 +74,30 @@ def _settings() -> Settings:
     return Settings()
 
 
-def _assistant(settings: Settings, needs_index: bool = False):
-    from assistant.catalog import Catalog
+def _assistant(settings: Settings, collection: str, needs_index: bool = False):
+    from assistant.library import catalog_for, check_name
     from assistant.runtime import build_assistant
 
     if needs_index:  # say so before spending seconds loading the model
-        Catalog(settings.index_dir, settings.chroma_url, settings.collection_prefix).require_current()
-    return build_assistant(settings)
+        catalog_for(settings, check_name(collection)).require_current()
+    return build_assistant(settings, collection=collection)
+
+
+COLLECTION = typer.Option(
+    "default", "--collection", "-c", envvar="ASSISTANT_COLLECTION", help="Which collection (sources/<name>/)."
+)
 
 
 @app.command()
 def index(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     wait: bool = typer.Option(False, "--wait", help="Wait for a running rebuild instead of refusing."),
+    collection: str = COLLECTION,
 ) -> None:
     """Build or update the index from the sources directory (incremental)."""
     settings = _settings()
     with _one_line_errors():
-        assistant = _assistant(settings)
+        assistant = _assistant(settings, collection)
         bar = None
         if sys.stderr.isatty() and not as_json:
             from tqdm import tqdm
@@ -158,6 +166,7 @@ def ask(
     question: str = typer.Argument(..., help="The question."),
     as_json: bool = typer.Option(False, "--json", help="Print the same JSON as POST /chat."),
     top_k: int = typer.Option(None, "--top-k", help="Passages to retrieve."),
+    collection: str = COLLECTION,
 ) -> None:
     """Answer one question from the index, with citations."""
     from assistant.api.schemas import ChatResponse
@@ -165,7 +174,7 @@ def ask(
 
     settings = _settings()
     with _one_line_errors():
-        answer = _assistant(settings, needs_index=True).ask([Turn("user", question)], top_k)
+        answer = _assistant(settings, collection, needs_index=True).ask([Turn("user", question)], top_k)
     if as_json:
         typer.echo(ChatResponse.from_answer(answer).model_dump_json(indent=2))
         return
@@ -183,13 +192,14 @@ def search(
     query: str = typer.Argument(..., help="Text to search for."),
     as_json: bool = typer.Option(False, "--json", help="Print the same JSON as POST /search."),
     top_k: int = typer.Option(None, "--top-k", help="Passages to return."),
+    collection: str = COLLECTION,
 ) -> None:
     """Show the ranked passages retrieval finds for a query."""
     from assistant.api.schemas import PassageOut, SearchResponse
 
     settings = _settings()
     with _one_line_errors():
-        retrieval = _assistant(settings, needs_index=True).search(query, top_k)
+        retrieval = _assistant(settings, collection, needs_index=True).search(query, top_k)
     passages = [PassageOut.from_passage(p) for p in retrieval.passages]
     if as_json:
         typer.echo(SearchResponse(query=query, passages=passages).model_dump_json(indent=2))
@@ -208,6 +218,7 @@ def evaluate(
     out: Path = typer.Option(Path("eval/reports"), "--out", help="Where reports are written."),
     thresholds: Path = typer.Option(Path("eval/thresholds.json"), "--thresholds", help="Gate thresholds."),
     calibrate: bool = typer.Option(False, "--calibrate", help="Suggest the abstention threshold instead."),
+    collection: str = COLLECTION,
 ) -> None:
     """Run the eval question set; write a report; exit 1 when a figure misses its threshold."""
     from assistant.evaluation import gate, runner
@@ -225,7 +236,7 @@ def evaluate(
         if url:
             backend = runner.HttpBackend(url, top_k or settings.top_k)
         else:
-            backend = runner.InProcessBackend(_assistant(settings, needs_index=True), top_k)
+            backend = runner.InProcessBackend(_assistant(settings, collection, needs_index=True), top_k)
         bar = None
         if sys.stderr.isatty():
             from tqdm import tqdm

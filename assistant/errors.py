@@ -64,3 +64,26 @@ class Misconfigured(AssistantError):
     """Settings that cannot work together."""
 
     code = "misconfigured"
+
+
+class CollectionNotFound(AssistantError):
+    code = "collection_not_found"
+
+
+class CollectionExists(AssistantError):
+    code = "collection_exists"
+
+
+class UploadRefused(AssistantError):
+    """An uploaded file that is not taken: `status` is the HTTP status that says why."""
+
+    code = "upload_refused"
+
+    def __init__(self, message: str, status: int = 400, code: str = "upload_refused") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class JobNotFound(AssistantError):
+    code = "job_not_found"

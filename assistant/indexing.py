@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -71,6 +72,15 @@ def _vector_part(print_: dict) -> dict:
     return {key: value for key, value in print_.items() if key != "lexical"}
 
 
+def _with_metadata(document: DocumentRecord, metadata: dict) -> DocumentRecord:
+    return document if document.metadata == metadata else replace(document, metadata=metadata)
+
+
+def _same_content(record: DocumentRecord, source: SourceFile) -> bool:
+    """Nothing to parse or embed again: same bytes, and the same title given (titles are indexed)."""
+    return record.content_hash == source.content_hash and record.metadata.get("title") == source.metadata.get("title")
+
+
 def _same_file(source: SourceFile | None, content_hash: str) -> bool:
     return source is not None and source.content_hash == content_hash
 
@@ -95,19 +105,26 @@ class Indexer:
     def __init__(
         self,
         settings: Settings,
+        sources_dir: Path,
         catalog: Catalog,
         embeddings: Embeddings,
         chunker: Chunker,
         on_switch: Callable[[], None] | None = None,
     ) -> None:
         self._settings = settings
+        self._sources_dir = sources_dir
         self._catalog = catalog
         self._embeddings = embeddings
         self._chunker = chunker
         self._on_switch = on_switch  # told once the pointer has moved to a new generation
+        self._files: Progress | None = None
 
-    def rebuild(self, progress: Progress | None = None, wait_for_lock: bool = False) -> RebuildReport:
+    def rebuild(
+        self, progress: Progress | None = None, wait_for_lock: bool = False, files: Progress | None = None
+    ) -> RebuildReport:
+        """`progress` is told texts embedded out of the total, `files` files parsed out of those changed."""
         started = time.perf_counter()
+        self._files = files
         with self._catalog.rebuild_lock(wait=wait_for_lock):
             report = self._rebuild_locked(progress)
         report.seconds = round(time.perf_counter() - started, 3)
@@ -116,7 +133,7 @@ class Indexer:
     def _rebuild_locked(self, progress: Progress | None) -> RebuildReport:
         catalog = self._catalog
         wanted_fingerprint = fingerprint(self._settings)
-        scan = scan_sources(self._settings.sources_dir, self._settings.max_source_bytes)
+        scan = scan_sources(self._sources_dir, self._settings.max_source_bytes)
         sources = {source.id: source for source in scan.files}
         previous_name, previous = self._previous()
         full = previous is None or _vector_part(previous.fingerprint) != _vector_part(wanted_fingerprint)
@@ -130,13 +147,15 @@ class Indexer:
         ]
         skipped_ids = {s[0] for s in still_skipped}
 
-        unchanged = [i for i, s in sources.items() if i in reusable and reusable[i].content_hash == s.content_hash]
+        unchanged = [i for i, s in sources.items() if i in reusable and _same_content(reusable[i], s)]
         changed = [
             i
             for i in sources
-            if i not in skipped_ids and (i not in reusable or reusable[i].content_hash != sources[i].content_hash)
+            if i not in skipped_ids and not (i in reusable and _same_content(reusable[i], sources[i]))
         ]
         removed = [i for i in previous_docs if i not in sources]
+        # Same content, new metadata (tags, title): the vectors are kept, the record is updated.
+        retagged = {i for i in unchanged if previous_docs[i].metadata != sources[i].metadata}
         report = RebuildReport(full=full, generation=previous_name)
 
         # Side indexes built with other parameters (or by a release without them) are rewritten;
@@ -146,7 +165,7 @@ class Indexer:
             or not catalog.document_lexical_dir(previous_name).is_dir()
         )
         same_skips = previous is not None and sorted(scan.refused + still_skipped) == sorted(previous.skipped)
-        if not full and not changed and not removed and not extras_stale and same_skips:
+        if not full and not changed and not removed and not retagged and not extras_stale and same_skips:
             report.unchanged = len(unchanged)
             report.skipped = [{"source": s, "reason": r} for s, r, _ in previous.skipped]
             report.chunks = previous.chunk_total
@@ -166,7 +185,7 @@ class Indexer:
             old_store.close()
             for doc_id in unchanged:
                 catalog.carry_document(previous_name, generation, previous_docs[doc_id])
-                documents[doc_id] = previous_docs[doc_id]
+                documents[doc_id] = _with_metadata(previous_docs[doc_id], sources[doc_id].metadata)
 
         loaded, skipped = self._load([sources[i] for i in changed])
         skipped = sorted(scan.refused + still_skipped + skipped)
@@ -195,9 +214,9 @@ class Indexer:
 
         report.generation = generation
         report.changed = True
-        report.unchanged = len(unchanged)
+        report.unchanged = len(unchanged) - len(retagged)
         report.added = sum(1 for i in changed if i in documents and i not in previous_docs)
-        report.updated = sum(1 for i in changed if i in documents and i in previous_docs)
+        report.updated = sum(1 for i in changed if i in documents and i in previous_docs) + len(retagged)
         # A document that became unreadable leaves the index: it counts as skipped and removed.
         report.removed = len(removed) + sum(1 for i in changed if i in previous_docs and i not in documents)
         report.skipped = [{"source": s, "reason": r} for s, r, _ in skipped]
@@ -219,12 +238,14 @@ class Indexer:
     def _load(self, sources: list[SourceFile]) -> tuple[list[SourceDocument], list[tuple[str, str, str]]]:
         loaded: list[SourceDocument] = []
         skipped: list[tuple[str, str, str]] = []
-        for source in sources:
+        for done, source in enumerate(sources, start=1):
             try:
-                loaded.append(load_document(source))
+                loaded.append(load_document(source, ocr=self._settings.ocr))
             except SourceUnreadable as error:
                 logger.warning("Skipped %s", error)
                 skipped.append((source.id, str(error).removeprefix(f"{source.id}: "), source.content_hash))
+            if self._files is not None:
+                self._files(done, len(sources))
         return loaded, skipped
 
     def _write_documents(
@@ -250,6 +271,7 @@ class Indexer:
                 text_file=self._catalog.write_text(generation, document.id, document.text),
                 chunks=tuple((c.start, c.end, c.page) for c in by_source.get(document.id, [])),
                 pages=tuple((p.page, p.start, p.end) for p in document.pages),
+                metadata=document.metadata,
             )
             own = DocumentSentences(spans, vectors[row : row + len(spans)], term_counts)
             sentences.save(self._catalog.sentences_dir(generation), record.stem, own)

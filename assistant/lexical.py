@@ -50,20 +50,28 @@ class LexicalIndex:
         model = bm25s.BM25.load(str(directory), show_progress=False) if chunk_ids else bm25s.BM25()
         return cls(model, chunk_ids)
 
-    def _scores(self, query: str) -> np.ndarray | None:
-        terms = [t for t in _tokens([query])[0] if t in self._model.vocab_dict] if self._chunk_ids else []
-        return self._model.get_scores(terms) if terms else None
+    @property
+    def ids(self) -> list[str]:
+        return self._chunk_ids
 
-    def scores(self, query: str) -> dict[str, float]:
+    def _scores(self, query: str, keep: np.ndarray | None = None) -> np.ndarray | None:
+        """BM25 of every entry; entries outside `keep` (a filter's mask) score 0."""
+        terms = [t for t in _tokens([query])[0] if t in self._model.vocab_dict] if self._chunk_ids else []
+        if not terms:
+            return None
+        scores = self._model.get_scores(terms)
+        return scores if keep is None else np.where(keep, scores, 0.0)
+
+    def scores(self, query: str, keep: np.ndarray | None = None) -> dict[str, float]:
         """Every entry's BM25 score for the query (those that match at all)."""
-        scores = self._scores(query)
+        scores = self._scores(query, keep)
         if scores is None:
             return {}
         return {self._chunk_ids[i]: float(scores[i]) for i in np.flatnonzero(scores > 0)}
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+    def search(self, query: str, k: int, keep: np.ndarray | None = None) -> list[tuple[str, float]]:
         """Best entries for the query's words, with their BM25 scores (only those that match)."""
-        scores = self._scores(query)
+        scores = self._scores(query, keep)
         if scores is None:
             return []
         k = min(k, len(scores))

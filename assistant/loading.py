@@ -3,32 +3,23 @@
 from __future__ import annotations
 
 import hashlib
-import io
+import json
 import logging
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant import pdf_layout
+from assistant import formats
 from assistant.errors import SourcesMissing, SourceUnreadable
+from assistant.formats import PageSpan
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
+SUPPORTED_SUFFIXES = formats.SUFFIXES
 # A 50 MB text file is about 200,000 chunks: over an hour of embedding on two cores, holding
 # the rebuild lock. Larger files are refused by name (ASSISTANT_MAX_SOURCE_BYTES).
 DEFAULT_MAX_SOURCE_BYTES = 20 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class PageSpan:
-    """Where one PDF page lies in the document's text."""
-
-    page: int
-    start: int
-    end: int
 
 
 @dataclass(frozen=True)
@@ -40,6 +31,7 @@ class SourceFile:
     content_hash: str
     root: Path  # the resolved sources directory it must stay inside
     max_bytes: int = DEFAULT_MAX_SOURCE_BYTES
+    metadata: dict[str, str | list[str]] = field(default_factory=dict)  # given at upload (tags, title, ...)
 
 
 @dataclass(frozen=True)
@@ -50,6 +42,8 @@ class SourceDocument:
     kind: str
     title: str
     pages: tuple[PageSpan, ...] = field(default=())
+    segments: tuple[tuple[int, int], ...] = field(default=())  # passages of their own (CSV rows)
+    metadata: dict[str, str | list[str]] = field(default_factory=dict)
 
     def page_at(self, offset: int) -> int | None:
         """The 1-based page holding `offset`, for PDFs; None for other kinds."""
@@ -138,11 +132,53 @@ def scan_sources(sources_dir: Path, max_bytes: int = DEFAULT_MAX_SOURCE_BYTES) -
             logger.warning("Skipping %s: %s", relative, error)
             refused.append((relative.as_posix(), str(error), ""))
             continue
-        found.append(SourceFile(id=relative.as_posix(), path=path, content_hash=digest, root=root, max_bytes=max_bytes))
+        doc_id = relative.as_posix()
+        metadata = read_metadata(sources_dir, doc_id)
+        found.append(SourceFile(doc_id, path, digest, root=root, max_bytes=max_bytes, metadata=metadata))
     return Scan(found, refused)
 
 
-def load_document(source: SourceFile) -> SourceDocument:
+# Metadata given at upload lives beside the sources, in a hidden folder the scan does not index:
+# sources/<collection>/.metadata/<document id>.json. The index stays rebuildable from sources/.
+METADATA_DIR = ".metadata"
+MAX_METADATA_BYTES = 65536
+
+
+def metadata_path(sources_dir: Path, doc_id: str) -> Path:
+    return sources_dir / METADATA_DIR / f"{doc_id}.json"
+
+
+def read_metadata(sources_dir: Path, doc_id: str) -> dict[str, str | list[str]]:
+    """A document's metadata; {} when there is none or it is unreadable (said in the log)."""
+    path = metadata_path(sources_dir, doc_id)
+    if not path.is_file() or path.is_symlink():
+        return {}
+    try:
+        raw = path.read_bytes()[:MAX_METADATA_BYTES]
+        return valid_metadata(json.loads(raw))
+    except (OSError, ValueError) as error:
+        logger.warning("Ignoring the metadata of %s: %s", doc_id, error)
+        return {}
+
+
+def valid_metadata(data: object) -> dict[str, str | list[str]]:
+    """Metadata is an object of string fields; `tags` (or any field) may be a list of strings."""
+    if not isinstance(data, dict):
+        raise ValueError("metadata must be a JSON object")
+    for key, value in data.items():
+        if not isinstance(key, str) or not key or len(key) > 100:
+            raise ValueError(f"metadata field names must be 1-100 characters, got {key!r}")
+        if key in ("source", "kind"):
+            raise ValueError(f"metadata field {key!r} is set by the server")
+        if isinstance(value, list):
+            if not all(isinstance(item, str) for item in value):
+                raise ValueError(f"metadata field {key!r}: a list holds strings only")
+        elif not isinstance(value, str):
+            raise ValueError(f"metadata field {key!r} must be a string or a list of strings")
+    return data
+
+
+def load_document(source: SourceFile, ocr: bool = False) -> SourceDocument:
     """Parse one file; raises SourceUnreadable for files that cannot be read or hold no text.
 
     The bytes are read again, through the same checks as the scan, and the document's hash is
@@ -151,19 +187,12 @@ def load_document(source: SourceFile) -> SourceDocument:
     suffix = source.path.suffix.lower()
     try:
         data = read_source(source.path, source.root, source.max_bytes)
-        if suffix == ".pdf":
-            text, title, pages = _read_pdf(data)
-        elif suffix in (".html", ".htm"):
-            text, title = _read_html(data)
-            pages = ()
-        else:
-            text = data.decode("utf-8")
-            title = _first_line(text) or source.id
-            pages = ()
+        parsed = formats.parse(suffix, data, ocr)
     except SourceUnreadable as error:
         raise SourceUnreadable(f"{source.id}: {error}") from None
     except Exception as error:  # noqa: BLE001 - any parser failure means "unreadable", by name
         raise SourceUnreadable(f"{source.id}: {type(error).__name__}: {error}") from error
+    text = parsed.text
     if not text.strip():
         raise SourceUnreadable(f"{source.id}: no text")
     return SourceDocument(
@@ -171,65 +200,8 @@ def load_document(source: SourceFile) -> SourceDocument:
         text=text,
         content_hash=content_hash(data),
         kind="html" if suffix == ".htm" else suffix.lstrip("."),
-        title=title,
-        pages=pages,
+        title=str(source.metadata.get("title") or parsed.title or source.id),
+        pages=parsed.pages,
+        segments=parsed.segments,
+        metadata=source.metadata,
     )
-
-
-def _first_line(text: str) -> str:
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip().lstrip("#").strip()[:200]
-    return ""
-
-
-def _read_html(raw: bytes) -> tuple[str, str]:
-    """Visible text laid out as a browser would: blocks apart, inline elements (links, bold)
-    inside their sentence. inscriptis knows which elements are blocks; scripts and styles go."""
-    import lxml.html
-    from inscriptis import Inscriptis
-    from inscriptis.model.config import ParserConfig
-
-    # Bytes that read as UTF-8 are UTF-8; lxml alone would take a page without a charset as Latin-1.
-    try:
-        raw.decode("utf-8")
-        parser = lxml.html.HTMLParser(encoding="utf-8")
-    except UnicodeDecodeError:
-        parser = None
-    tree = lxml.html.fromstring(raw, parser=parser)
-    title = " ".join((tree.findtext(".//title") or "").split())
-    for head in tree.xpath("//head"):
-        head.drop_tree()
-    rendered = Inscriptis(tree, ParserConfig(display_links=False)).get_text()
-    lines = [line.rstrip() for line in rendered.splitlines()]
-    # One blank line between blocks, so sentence splitting and chunking see paragraphs.
-    text = _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
-    return text, title or _first_line(text)
-
-
-_BLANK_LINES = re.compile(r"\n{3,}")
-
-
-def _read_pdf(data: bytes) -> tuple[str, str, tuple[PageSpan, ...]]:
-    from pypdf import PdfReader
-
-    reader = PdfReader(io.BytesIO(data))
-    parts: list[str] = []
-    spans: list[PageSpan] = []
-    offset = 0
-    for number, page in enumerate(reader.pages, start=1):
-        page_text = pdf_layout.page_text(page)
-        if not page_text:
-            continue
-        if parts:
-            separator = pdf_layout.page_separator(parts[-1], page_text)
-            parts.append(separator)
-            offset += len(separator)
-        spans.append(PageSpan(page=number, start=offset, end=offset + len(page_text)))
-        parts.append(page_text)
-        offset += len(page_text)
-    text = "".join(parts)
-    metadata_title = ((reader.metadata.title if reader.metadata else None) or "").strip()
-    if metadata_title.lower() in ("untitled", "untitled document"):  # a PDF writer's placeholder
-        metadata_title = ""
-    return text, metadata_title or _first_line(text), tuple(spans)

@@ -6,11 +6,13 @@ import logging
 import threading
 from dataclasses import dataclass
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from assistant import sentences
 from assistant.catalog import REBUILD, Catalog, ChunkRecord, Manifest
 from assistant.errors import DocumentNotFound, IndexCorrupt
+from assistant.filters import DocumentFilter
 from assistant.lexical import LexicalIndex
 from assistant.sentences import SentenceIndex
 from assistant.store import ChunkStore
@@ -63,6 +65,22 @@ class LoadedIndex:
         self.lexical = LexicalIndex.load(lexical_dir) if lexical_dir.is_dir() else None
         document_dir = catalog.document_lexical_dir(generation)
         self.document_lexical = LexicalIndex.load(document_dir) if document_dir.is_dir() else None
+        # Which document each BM25 entry belongs to, to mask entries by a filter.
+        self._chunk_owners = _owners([cid.rsplit("#", 1)[0] for cid in self.lexical.ids] if self.lexical else [])
+        self._document_owners = _owners(self.document_lexical.ids if self.document_lexical else [])
+
+    def admitted(self, document_filter: DocumentFilter | None) -> set[str] | None:
+        """The documents a filter admits; None when there is no filter (all of them)."""
+        if document_filter is None:
+            return None
+        return {i for i, doc in self.manifest.documents.items() if document_filter.admits(doc.fields())}
+
+    def chunk_mask(self, admitted: set[str] | None) -> np.ndarray | None:
+        """Which chunk BM25 entries belong to admitted documents (None: all)."""
+        return None if admitted is None else np.isin(self._chunk_owners, list(admitted))
+
+    def document_mask(self, admitted: set[str] | None) -> np.ndarray | None:
+        return None if admitted is None else np.isin(self._document_owners, list(admitted))
 
     def passage(self, chunk_id: str, score: float, similarity: float = 0.0) -> Passage:
         record = self.chunks[chunk_id]
@@ -83,6 +101,10 @@ class LoadedIndex:
             return self.texts[doc_id]
         except KeyError:
             raise DocumentNotFound(f"No document {doc_id!r} in the index.") from None
+
+
+def _owners(ids: list[str]) -> np.ndarray:
+    return np.array(ids, dtype=object)
 
 
 class IndexHandle:
@@ -135,6 +157,14 @@ class IndexHandle:
             self.refresh()
         except Exception as error:  # noqa: BLE001 - the rebuild is done; the next request retries
             logger.error("Cannot load the rebuilt index (%s); still serving %s", error, self._loaded.generation)
+
+    def close(self) -> None:
+        """Release the stores (the collection is being deleted)."""
+        with self._lock:
+            for index in (self._loaded, self._retired):
+                if index is not None:
+                    index.store.close()
+            self._loaded = self._retired = None
 
     def _open(self) -> LoadedIndex:
         generation = self._catalog.require_current()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from langchain_core.embeddings import Embeddings
 
+from assistant.filters import DocumentFilter
 from assistant.reader import IndexHandle, LoadedIndex, Passage
 from assistant.text import content_terms
 
@@ -144,22 +145,25 @@ class Retriever:
         self._mode = mode
         self._fusion = fusion
 
-    def retrieve(self, query: Query, k: int | None = None) -> Retrieval:
+    def retrieve(self, query: Query, k: int | None = None, document_filter: DocumentFilter | None = None) -> Retrieval:
+        """The best k passages; with a filter, only from the documents it admits."""
         k = k or self._top_k
         index = self._handle.current()
         text = query.search_text
         # The query vector is needed in every mode: answer selection compares sentences to it.
         vector = self._embeddings.embed_query(text)
+        admitted = index.admitted(document_filter)
+        if admitted is not None and not admitted:
+            return Retrieval(index=index, query=query, query_vector=vector)
         pool = max(k, self._fusion.candidates)
         dense: Ranking = []
         lexical: Ranking = []
         if self._mode != "lexical" or index.lexical is None:
-            dense = [
-                (hit.chunk_id, hit.score) for hit in index.store.query(vector, pool if self._mode == "hybrid" else k)
-            ]
+            hits = index.store.query(vector, pool if self._mode == "hybrid" else k, sources=admitted)
+            dense = [(hit.chunk_id, hit.score) for hit in hits]
         if self._mode != "dense" and index.lexical is not None:
-            lexical = index.lexical.search(text, pool)
-        ranked = self._merge(index, text, dense, lexical)[:k]
+            lexical = index.lexical.search(text, pool, keep=index.chunk_mask(admitted))
+        ranked = self._merge(index, text, dense, lexical, admitted)[:k]
 
         similarity = dict(dense)
         similarity.update(index.store.similarities(vector, [cid for cid, _ in ranked if cid not in similarity]))
@@ -170,7 +174,9 @@ class Retriever:
         ]
         return Retrieval(index=index, query=query, query_vector=vector, passages=passages)
 
-    def _merge(self, index: LoadedIndex, text: str, dense: Ranking, lexical: Ranking) -> Ranking:
+    def _merge(
+        self, index: LoadedIndex, text: str, dense: Ranking, lexical: Ranking, admitted: set[str] | None
+    ) -> Ranking:
         if not lexical:
             return dense
         if not dense:
@@ -179,7 +185,8 @@ class Retriever:
             return reciprocal_rank_fusion([dense, lexical], self._fusion.rrf_k)
         candidates = {cid for cid, _ in dense} | {cid for cid, _ in lexical}
         # Which document is about the query at all: BM25 over whole documents, given to each chunk.
-        by_document = index.document_lexical.scores(text) if index.document_lexical else {}
+        document_lexical = index.document_lexical
+        by_document = document_lexical.scores(text, index.document_mask(admitted)) if document_lexical else {}
         document = {cid: by_document.get(index.chunks[cid].source, 0.0) for cid in candidates if cid in index.chunks}
         fusion = self._fusion
         return weighted_fusion(

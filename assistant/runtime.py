@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 
@@ -17,7 +18,9 @@ from assistant.catalog import Catalog
 from assistant.chunking import Chunker
 from assistant.embeddings import load_embeddings, load_tokenizer, model_window
 from assistant.errors import InvalidQuestion, Misconfigured
+from assistant.filters import DocumentFilter
 from assistant.indexing import Indexer
+from assistant.library import DEFAULT, Library, catalog_for
 from assistant.llm import LLMClient, LLMUsage
 from assistant.reader import IndexHandle
 from assistant.retrieval import Fusion, Retrieval, Retriever, Turn, query_from_turns
@@ -35,12 +38,24 @@ class Assistant:
     retriever: Retriever
     extractive: ExtractiveAnswerer
     generative: GenerativeAnswerer | None = None
+    collection: str = DEFAULT
+    sources_dir: Path | None = None  # the collection's documents; None: settings.sources_dir / collection
 
-    def ask(self, turns: list[Turn], top_k: int | None = None) -> Answer:
-        *_, answer = self.ask_stream(turns, top_k, stream=False)
+    @property
+    def sources(self) -> Path:
+        return self.sources_dir or self.settings.sources_dir / self.collection
+
+    def ask(self, turns: list[Turn], top_k: int | None = None, document_filter: DocumentFilter | None = None) -> Answer:
+        *_, answer = self.ask_stream(turns, top_k, stream=False, document_filter=document_filter)
         return answer
 
-    def ask_stream(self, turns: list[Turn], top_k: int | None = None, stream: bool = True) -> Iterator[str | Answer]:
+    def ask_stream(
+        self,
+        turns: list[Turn],
+        top_k: int | None = None,
+        stream: bool = True,
+        document_filter: DocumentFilter | None = None,
+    ) -> Iterator[str | Answer]:
         """A generative answer's draft text as the LLM writes it (str pieces), then the verified
         Answer, always last. Extractive answers come whole: the Answer alone."""
         validate_turns(turns, self.settings)
@@ -48,9 +63,9 @@ class Assistant:
         usage = LLMUsage()
         started = time.perf_counter()
         if self.generative is not None:
-            retrieval = self.retriever.retrieve(self.generative.query(turns, usage), k)
+            retrieval = self.retriever.retrieve(self.generative.query(turns, usage), k, document_filter)
         else:
-            retrieval = self.retriever.retrieve(query_from_turns(turns), k)
+            retrieval = self.retriever.retrieve(query_from_turns(turns), k, document_filter)
         retrieved = time.perf_counter()
         if self.generative is not None:
             for item in self.generative.answer_stream(retrieval, stream=stream, usage=usage):
@@ -67,9 +82,9 @@ class Assistant:
         """One standalone question, no conversation."""
         return self.ask([Turn("user", question)], top_k)
 
-    def search(self, query: str, top_k: int | None = None) -> Retrieval:
+    def search(self, query: str, top_k: int | None = None, document_filter: DocumentFilter | None = None) -> Retrieval:
         validate_text(query, self.settings, what="query")
-        return self.retriever.retrieve(query_from_turns([Turn("user", query)]), self._k(top_k))
+        return self.retriever.retrieve(query_from_turns([Turn("user", query)]), self._k(top_k), document_filter)
 
     def indexer(self) -> Indexer:
         path = self.settings.embedding_model_path
@@ -79,7 +94,9 @@ class Assistant:
             self.settings.chunk_overlap_tokens,
             model_window(path),
         )
-        return Indexer(self.settings, self.catalog, self.embeddings, chunker, on_switch=self.handle.follow_rebuild)
+        return Indexer(
+            self.settings, self.sources, self.catalog, self.embeddings, chunker, on_switch=self.handle.follow_rebuild
+        )
 
     def _k(self, top_k: int | None) -> int:
         if top_k is None:
@@ -123,15 +140,14 @@ def validate_turns(turns: list[Turn], settings: Settings) -> None:
     validate_text(user_turns[-1].content, settings)
 
 
-def build_assistant(
+def build_library(
     settings: Settings, embeddings: Embeddings | None = None, answer_model: AnswerModel | None = None
-) -> Assistant:
-    """Everything heavy, built once: the model (seconds), the catalog and the index handle."""
+) -> Library:
+    """Everything heavy, built once: the model (seconds) and the answerers, shared by every
+    collection; each collection's catalog and index handle are built when first asked for."""
     embeddings = embeddings or load_embeddings(
         settings.embedding_model_path, settings.embedding_batch_size, settings.embedding_backend, settings.model_cache
     )
-    catalog = Catalog(settings.index_dir, settings.chroma_url, settings.collection_prefix)
-    handle = IndexHandle(catalog, embeddings)
     extractive = ExtractiveAnswerer(
         answer_model or AnswerModel.load(), settings.min_answer_confidence, settings.max_answer_sentences
     )
@@ -147,26 +163,59 @@ def build_assistant(
             fallback_extractive=settings.llm_fallback_extractive,
             gate=settings.llm_gate,
         )
-    return Assistant(
-        settings=settings,
-        embeddings=embeddings,
-        catalog=catalog,
-        handle=handle,
-        retriever=Retriever(
-            handle,
-            embeddings,
-            settings.top_k,
-            mode=settings.retrieval,
-            fusion=Fusion(
-                settings.fusion,
-                settings.rrf_k,
-                settings.dense_weight,
-                settings.chunk_bm25_weight,
-                settings.document_bm25_weight,
-                settings.fusion_candidates,
-                rerank_depth=settings.fusion_rerank_depth,
-            ),
-        ),
-        extractive=extractive,
-        generative=generative,
+
+    return Library(settings, _builder(settings, embeddings, extractive, generative))
+
+
+def library_from(assistant: Assistant) -> Library:
+    """A library around an already-built assistant, sharing its model and answerers (tests)."""
+    library = Library(
+        assistant.settings,
+        _builder(assistant.settings, assistant.embeddings, assistant.extractive, assistant.generative),
     )
+    library.adopt(assistant)
+    return library
+
+
+def _builder(
+    settings: Settings, embeddings: Embeddings, extractive: ExtractiveAnswerer, generative: GenerativeAnswerer | None
+):
+    def build(collection: str) -> Assistant:
+        catalog = catalog_for(settings, collection)
+        handle = IndexHandle(catalog, embeddings)
+        return Assistant(
+            settings=settings,
+            embeddings=embeddings,
+            catalog=catalog,
+            handle=handle,
+            retriever=Retriever(
+                handle,
+                embeddings,
+                settings.top_k,
+                mode=settings.retrieval,
+                fusion=Fusion(
+                    settings.fusion,
+                    settings.rrf_k,
+                    settings.dense_weight,
+                    settings.chunk_bm25_weight,
+                    settings.document_bm25_weight,
+                    settings.fusion_candidates,
+                    rerank_depth=settings.fusion_rerank_depth,
+                ),
+            ),
+            extractive=extractive,
+            generative=generative,
+            collection=collection,
+        )
+
+    return build
+
+
+def build_assistant(
+    settings: Settings,
+    embeddings: Embeddings | None = None,
+    answer_model: AnswerModel | None = None,
+    collection: str = DEFAULT,
+) -> Assistant:
+    """One collection's assistant (the default one unless named)."""
+    return build_library(settings, embeddings, answer_model).get(collection)

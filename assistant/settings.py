@@ -22,7 +22,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ASSISTANT_", extra="ignore")
 
     # Corpus and index locations.
-    sources_dir: Path = Field(Path("sources"), description="Documents to answer from.")
+    sources_dir: Path = Field(
+        Path("sources"), description="Documents to answer from: one folder per collection (sources/default/...)."
+    )
     index_dir: Path = Field(Path("index"), description="Where the index generations live.")
     chroma_url: str | None = Field(
         None, description="A Chroma server (http://host:port); unset = embedded Chroma in index_dir."
@@ -32,6 +34,12 @@ class Settings(BaseSettings):
     max_source_bytes: int = Field(
         20 * 1024 * 1024, ge=1, description="Larger source files are skipped and reported by name."
     )
+
+    ocr: bool = Field(
+        False, description="Read scanned PDFs (no text layer) by OCR: needs pip install '.[ocr]' and tesseract-ocr."
+    )
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Largest file accepted by upload (413 beyond).")
+    max_upload_files: int = Field(20, ge=1, description="Files one upload request may carry.")
 
     # Embedding and chunking: changing any of these forces a full rebuild.
     embedding_model: str = Field("", description="Sentence-transformers model path; empty = packaged MiniLM.")
@@ -99,7 +107,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     api_keys: str = Field(
-        "", description="Comma-separated Bearer keys; required when serving beyond loopback and for POST /index."
+        "",
+        description="Bearer keys; required when serving beyond loopback and for changes (POST /index, uploads). "
+        "Comma-separated for keys to every collection, or 'key1:hr,legal;key2:*' to limit keys to collections.",
     )
     rate_limit_per_minute: int = Field(600, ge=1, description="Requests per minute per key (or per client).")
     trusted_proxies: str = Field(
@@ -128,7 +138,22 @@ class Settings(BaseSettings):
 
     @property
     def keys(self) -> frozenset[str]:
-        return frozenset(key.strip() for key in self.api_keys.split(",") if key.strip())
+        return frozenset(self.key_scopes)
+
+    @property
+    def key_scopes(self) -> dict[str, frozenset[str] | None]:
+        """Each key and the collections it may use (None: all). "k1,k2" gives both every
+        collection; "k1:hr,legal;k2:*" limits k1 to two ("key" alone in that form means all)."""
+        if ":" not in self.api_keys and ";" not in self.api_keys:
+            return {key.strip(): None for key in self.api_keys.split(",") if key.strip()}
+        scopes: dict[str, frozenset[str] | None] = {}
+        for entry in self.api_keys.split(";"):
+            key, _, names = entry.partition(":")
+            if not key.strip():
+                continue
+            collections = frozenset(name.strip() for name in names.split(",") if name.strip())
+            scopes[key.strip()] = None if not collections or "*" in collections else collections
+        return scopes
 
     @property
     def embedding_model_path(self) -> str:

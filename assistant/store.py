@@ -22,7 +22,13 @@ from assistant.errors import StoreUnavailable  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-_CLIENT_SETTINGS = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+def _client_settings() -> ChromaSettings:
+    # A fresh object each time: HttpClient writes the host and port into the settings it is
+    # given, and refuses a second server named through the same object.
+    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+
 _COPY_PAGE = 1000
 
 
@@ -48,7 +54,7 @@ class StoredHit:
 def _client(location: StoreLocation):
     try:
         if location.embedded:
-            return chromadb.PersistentClient(path=str(location.generation_dir / "chroma"), settings=_CLIENT_SETTINGS)
+            return chromadb.PersistentClient(path=str(location.generation_dir / "chroma"), settings=_client_settings())
         url = urlparse(location.chroma_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise StoreUnavailable(f"ASSISTANT_CHROMA_URL must look like http://host:port, got {location.chroma_url!r}")
@@ -56,7 +62,7 @@ def _client(location: StoreLocation):
             host=url.hostname,
             port=url.port or (443 if url.scheme == "https" else 8000),
             ssl=url.scheme == "https",
-            settings=_CLIENT_SETTINGS,
+            settings=_client_settings(),
         )
     except StoreUnavailable:
         raise
@@ -130,8 +136,8 @@ class ChunkStore:
                 )
                 copied += len(keep)
 
-    def query(self, embedding: list[float], k: int) -> list[StoredHit]:
-        """Nearest chunks by cosine similarity (1 = same direction)."""
+    def query(self, embedding: list[float], k: int, sources: set[str] | None = None) -> list[StoredHit]:
+        """Nearest chunks by cosine similarity (1 = same direction); with `sources`, only theirs."""
         # A served generation never changes, so its size is asked once (a round trip per query).
         if self._size is None:
             self._size = self.count()
@@ -139,7 +145,8 @@ class ChunkStore:
         if k <= 0:
             return []
         try:
-            pairs = self._vectors.similarity_search_by_vector_with_relevance_scores(embedding, k=k)
+            where = None if sources is None else {"source": {"$in": sorted(sources)}}
+            pairs = self._vectors.similarity_search_by_vector_with_relevance_scores(embedding, k=k, filter=where)
         except Exception as error:
             raise StoreUnavailable(f"Chroma query failed: {error}") from error
         return [StoredHit(chunk_id=document.id, score=1.0 - distance) for document, distance in pairs]

@@ -68,7 +68,7 @@ def main() -> None:
                     rows.append((replicas, result))
                     print(f"{replicas} replica(s): {json.dumps(result)}", flush=True)
 
-                (sources / "orchard.txt").write_text("The orchard grows seventeen kinds of apples.")
+                (sources / "default" / "orchard.txt").write_text("The orchard grows seventeen kinds of apples.")
                 before = generation(urls[1])
                 started = time.perf_counter()
                 subprocess.run([str(BIN / "assistant"), "index"], env=env, check=True, capture_output=True)

@@ -132,11 +132,11 @@ def main() -> None:
     parser.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default=Settings().embedding_backend)
     args = parser.parse_args()
 
-    sources = CACHE / "sources"
+    sources = CACHE / "sources" / "default"
     prepare_sources(sources)
     index_dir = CACHE / ("index-int8" if args.backend == "onnx-int8" else "index")
     settings = Settings(
-        sources_dir=sources,
+        sources_dir=sources.parent,
         index_dir=index_dir,
         collection_prefix="scifact",
         embedding_backend=args.backend,

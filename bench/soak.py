@@ -79,7 +79,7 @@ async def soak(seconds: float, concurrency: int, min_rebuilds: int = 0, max_seco
     sources = work / "sources"
     shutil.copytree(REPO / "sources", sources)
     for i in range(30):
-        (sources / f"filler-{i:02d}.txt").write_text(f"Filler document {i}. " * 200)
+        (sources / "default" / f"filler-{i:02d}.txt").write_text(f"Filler document {i}. " * 200)
     env = {
         **os.environ,
         "ASSISTANT_SOURCES_DIR": str(sources),

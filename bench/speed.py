@@ -76,7 +76,7 @@ RAW_ENCODE: dict[int, float] = {}  # texts embedded -> seconds, for torch's enco
 
 
 def bench_index(work: Path, backend: str) -> None:
-    scifact_sources(work / "sources")
+    scifact_sources(work / "sources" / "default")
     assistant = build_assistant(settings_for(backend, sources_dir=work / "sources", index_dir=work / "index"))
     started = time.perf_counter()
     report = assistant.indexer().rebuild()

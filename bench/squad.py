@@ -1,4 +1,4 @@
-"""Answers on SQuAD 2.0 articles in four file formats, through the project's own pipeline.
+"""Answers on SQuAD 2.0 articles in six file formats, through the project's own pipeline.
 
     .venv/bin/python -m bench.squad                       # all formats, every question (~10 min)
     .venv/bin/python -m bench.squad --formats txt --limit 300
@@ -67,13 +67,13 @@ def corpus(
     torch and onnx give the same vectors and share an index; onnx-int8 has its own."""
     backend = backend or Settings().embedding_backend
     root = CACHE / fmt
-    sources = root / "sources"
+    sources = root / "sources" / "default"
     sources.mkdir(parents=True, exist_ok=True)
     for article in articles:
         if not (sources / squad_data.file_name(article, fmt)).exists():
             squad_data.render(article, fmt, sources)
     settings = Settings(
-        sources_dir=sources,
+        sources_dir=sources.parent,
         index_dir=root / ("index-int8" if backend == "onnx-int8" else "index"),
         collection_prefix=f"squad-{fmt}",
         embedding_backend=backend,

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "squad2" / "dev-public.json"
-FORMATS = ("txt", "wrapped", "html", "pdf")
-SUFFIX = {"txt": ".txt", "wrapped": ".txt", "html": ".html", "pdf": ".pdf"}
+FORMATS = ("txt", "wrapped", "html", "pdf", "docx", "epub")
+SUFFIX = {"txt": ".txt", "wrapped": ".txt", "html": ".html", "pdf": ".pdf", "docx": ".docx", "epub": ".epub"}
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,10 @@ def render(article: Article, fmt: str, target: Path) -> Path:
         path.write_text(_html(article))
     elif fmt == "pdf":
         _pdf(article, path)
+    elif fmt == "docx":
+        _docx(article, path)
+    elif fmt == "epub":
+        _epub(article, path)
     else:
         raise ValueError(f"unknown format {fmt!r}")
     return path
@@ -150,3 +154,38 @@ def _pdf(article: Article, path: Path) -> None:
     story = [Paragraph(html.escape(article.title), styles["Title"])]
     story += [Paragraph(html.escape(p), styles["BodyText"]) for p in article.paragraphs]
     SimpleDocTemplate(str(path), pagesize=A4, title=article.title, invariant=1).build(story)
+
+
+def _docx(article: Article, path: Path) -> None:
+    """As a word processor saves it: a title heading, then one paragraph a paragraph."""
+    import docx
+
+    document = docx.Document()
+    document.core_properties.title = article.title
+    document.add_heading(article.title, level=1)
+    for paragraph in article.paragraphs:
+        document.add_paragraph(paragraph)
+    document.save(str(path))
+
+
+def _epub(article: Article, path: Path) -> None:
+    """A small e-book: the article split into chapters of five paragraphs, marked up as the HTML."""
+    from ebooklib import epub
+
+    book = epub.EpubBook()
+    book.set_identifier(article.title)
+    book.set_title(article.title)
+    book.set_language("en")
+    chapters = []
+    for number, begin in enumerate(range(0, len(article.paragraphs), 5), start=1):
+        chapter = epub.EpubHtml(title=f"Part {number}", file_name=f"part{number}.xhtml", lang="en")
+        body = "".join(f"<p>{_inline_markup(p)}</p>" for p in article.paragraphs[begin : begin + 5])
+        heading = f"<h1>{html.escape(article.title)}</h1>" if number == 1 else ""
+        chapter.content = f"<html><body>{heading}{body}</body></html>"
+        book.add_item(chapter)
+        chapters.append(chapter)
+    book.toc = chapters
+    book.add_item(epub.EpubNcx())
+    book.add_item(epub.EpubNav())
+    book.spine = chapters
+    epub.write_epub(str(path), book)

@@ -41,19 +41,20 @@ def embeddings():
 
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
-    """A writable copy of the sample corpus."""
-    target = tmp_path / "sources"
-    shutil.copytree(SAMPLE_SOURCES, target)
-    return target
+    """A writable copy of the sample corpus: the default collection's folder, inside its sources root."""
+    shutil.copytree(SAMPLE_SOURCES, tmp_path / "sources")
+    return tmp_path / "sources" / "default"
 
 
 @pytest.fixture
 def make_assistant(embeddings, tmp_path: Path):
     """Build an Assistant over any sources dir, sharing the session's model."""
 
-    def make(sources_dir: Path, index_dir: Path | None = None, **overrides) -> Assistant:
-        settings = Settings(sources_dir=sources_dir, index_dir=index_dir or tmp_path / "index", **overrides)
-        return build_assistant(settings, embeddings=embeddings)
+    def make(collection_dir: Path, index_dir: Path | None = None, **overrides) -> Assistant:
+        """`collection_dir` is one collection's folder: its parent is the sources root, its name the collection."""
+        collection_dir.mkdir(parents=True, exist_ok=True)
+        settings = Settings(sources_dir=collection_dir.parent, index_dir=index_dir or tmp_path / "index", **overrides)
+        return build_assistant(settings, embeddings=embeddings, collection=collection_dir.name)
 
     return make
 

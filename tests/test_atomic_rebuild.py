@@ -32,7 +32,7 @@ def test_a_rebuild_killed_midway_leaves_the_old_index_serving(corpus, make_assis
     old_generation = assistant.catalog.current_generation()
 
     _filler(corpus, 150)
-    env = {**os.environ, "ASSISTANT_SOURCES_DIR": str(corpus), "ASSISTANT_INDEX_DIR": str(index_dir)}
+    env = {**os.environ, "ASSISTANT_SOURCES_DIR": str(corpus.parent), "ASSISTANT_INDEX_DIR": str(index_dir)}
     process = subprocess.Popen([str(BIN / "assistant"), "index"], env=env, stderr=subprocess.DEVNULL)
     new_generation_dir = index_dir / "generations" / "g000002"
     deadline = time.monotonic() + 60
@@ -97,7 +97,7 @@ def test_queries_during_a_rebuild_see_the_old_or_the_new_index_never_a_mix(corpu
 def test_two_rebuild_processes_at_once_one_is_refused(corpus, make_assistant, tmp_path):
     index_dir = tmp_path / "index"
     _filler(corpus, 120)
-    env = {**os.environ, "ASSISTANT_SOURCES_DIR": str(corpus), "ASSISTANT_INDEX_DIR": str(index_dir)}
+    env = {**os.environ, "ASSISTANT_SOURCES_DIR": str(corpus.parent), "ASSISTANT_INDEX_DIR": str(index_dir)}
     first = subprocess.Popen([str(BIN / "assistant"), "index"], env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not (index_dir / "generations").exists() and time.monotonic() < deadline:

@@ -17,7 +17,7 @@ def _doc(text: str) -> SourceDocument:
 
 
 def test_every_chunk_is_an_exact_span_of_the_document(tokenizer):
-    text = (SAMPLE_SOURCES / SAMPLE_DOC).read_text()
+    text = (SAMPLE_SOURCES / "default" / SAMPLE_DOC).read_text()
     chunks = Chunker(tokenizer, 80, 20, 256).split(_doc(text))
     assert len(chunks) > 5
     for chunk in chunks:
@@ -33,7 +33,7 @@ def test_no_chunk_exceeds_the_model_window(tokenizer):
     window = model_window(packaged_model_path())
     # Long unbroken tokens and odd scripts tokenize into many pieces per character.
     hostile = " ".join(["Pneumonoultramicroscopicsilicovolcanoconiosis"] * 120) + " " + "ΑΒΓΔΕ" * 400
-    text = (SAMPLE_SOURCES / SAMPLE_DOC).read_text() + "\n\n" + hostile
+    text = (SAMPLE_SOURCES / "default" / SAMPLE_DOC).read_text() + "\n\n" + hostile
     chunker = Chunker(tokenizer, 250, 20, window)
     for chunk in chunker.split(_doc(text)):
         assert len(tokenizer(chunk.text)["input_ids"]) <= window

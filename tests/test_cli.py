@@ -15,7 +15,8 @@ pytestmark = pytest.mark.slow
 def _run(args, sources, index, **env):
     environment = {
         **os.environ,
-        "ASSISTANT_SOURCES_DIR": str(sources),
+        "ASSISTANT_SOURCES_DIR": str(sources.parent),
+        "ASSISTANT_COLLECTION": sources.name,
         "ASSISTANT_INDEX_DIR": str(index),
         **env,
     }
@@ -48,6 +49,20 @@ def test_asking_without_an_index_fails_with_one_line(corpus, tmp_path):
     assert result.stderr.strip().splitlines() == [expected]
 
 
+def test_commands_work_on_the_collection_named(corpus, tmp_path):
+    index = tmp_path / "index"
+    (corpus.parent / "hr").mkdir()
+    (corpus.parent / "hr" / "leave.txt").write_text("Staff get 25 days of paid leave a year.")
+    built = json.loads(_run(["index", "--json", "--collection", "hr"], corpus, index).stdout)
+    assert built["added"] == 1 and (index / "collections" / "hr" / "CURRENT").exists()
+    asked = _run(["ask", "--json", "-c", "hr", "How many days of paid leave do staff get?"], corpus, index)
+    assert "25 days" in json.loads(asked.stdout)["answer"]
+    missing = _run(["ask", "--collection", "legal", "Anything?"], corpus, index)
+    assert missing.returncode == 3 and "No index" in missing.stderr
+    bad = _run(["index", "--collection", "../etc"], corpus, index)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "not valid" in bad.stderr
+
+
 def test_empty_question_is_refused_with_exit_code_2(corpus, tmp_path):
     index = tmp_path / "index"
     _run(["index"], corpus, index)
@@ -59,7 +74,7 @@ def test_serve_answers_over_real_http_and_streams(corpus, tmp_path):
     index = tmp_path / "index"
     _run(["index"], corpus, index)
     port = free_port()
-    env = {"ASSISTANT_SOURCES_DIR": str(corpus), "ASSISTANT_INDEX_DIR": str(index)}
+    env = {"ASSISTANT_SOURCES_DIR": str(corpus.parent), "ASSISTANT_INDEX_DIR": str(index)}
     url = f"http://127.0.0.1:{port}"
     with running([str(BIN / "assistant"), "serve", "--port", str(port)], f"{url}/health", env=env):
         assert httpx.get(f"{url}/health").json()["status"] == "ok"

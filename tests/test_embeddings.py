@@ -62,7 +62,7 @@ def test_int8_forces_a_full_rebuild_and_float_onnx_does_not(corpus, tmp_path, to
     index = tmp_path / "index"
 
     def rebuild(backend, embeddings):
-        settings = Settings(sources_dir=corpus, index_dir=index, embedding_backend=backend)
+        settings = Settings(sources_dir=corpus.parent, index_dir=index, embedding_backend=backend)
         return build_assistant(settings, embeddings=embeddings).indexer().rebuild()
 
     first = rebuild("torch", torch_embeddings)

@@ -16,7 +16,7 @@ def test_the_question_set_meets_its_brief():
     assert len(questions) >= 40
     assert sum(not q.answerable for q in questions) >= 10
     assert sum(len(q.turns) > 1 for q in questions) >= 5
-    text = (REPO / "sources" / "news-az-diaspora-unity.txt").read_text()
+    text = (REPO / "sources" / "default" / "news-az-diaspora-unity.txt").read_text()
     for q in questions:
         if q.answerable:
             assert metrics.contains(text, q.gold), q.id

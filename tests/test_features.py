@@ -33,7 +33,9 @@ def handbook(embeddings, tmp_path_factory):
     sources = tmp_path_factory.mktemp("handbook")
     (sources / "handbook.txt").write_text(HANDBOOK)
     assistant = build_assistant(
-        Settings(sources_dir=sources, index_dir=tmp_path_factory.mktemp("handbook-index")), embeddings=embeddings
+        Settings(sources_dir=sources.parent, index_dir=tmp_path_factory.mktemp("handbook-index")),
+        embeddings=embeddings,
+        collection=sources.name,
     )
     assistant.indexer().rebuild()
     return assistant

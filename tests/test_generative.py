@@ -41,11 +41,13 @@ def llm_url(script):
 @pytest.fixture(scope="module")
 def index_dir(embeddings, tmp_path_factory):
     directory = tmp_path_factory.mktemp("generative-index")
-    sources = tmp_path_factory.mktemp("generative-sources")
-    (sources / "article.txt").write_text((SAMPLE_SOURCES / "news-az-diaspora-unity.txt").read_text())
+    sources = tmp_path_factory.mktemp("generative-sources") / "default"
+    sources.mkdir()
+    (sources / "article.txt").write_text((SAMPLE_SOURCES / "default" / "news-az-diaspora-unity.txt").read_text())
     (sources / "orchard.txt").write_text(INJECTED)
     (sources / "policy.txt").write_text(POLICY)
-    build_assistant(Settings(sources_dir=sources, index_dir=directory), embeddings=embeddings).indexer().rebuild()
+    settings = Settings(sources_dir=sources.parent, index_dir=directory)
+    build_assistant(settings, embeddings=embeddings).indexer().rebuild()
     return directory
 
 

@@ -33,11 +33,11 @@ def test_a_file_swapped_for_a_symlink_during_a_rebuild_is_not_indexed(corpus, ma
     (corpus / "notes.txt").write_text("The canteen opens at noon.")
     real_load = indexing.load_document
 
-    def swap_then_load(source):
+    def swap_then_load(source, **options):
         if source.id == "notes.txt":  # after the scan, before the read
             (corpus / "notes.txt").unlink()
             (corpus / "notes.txt").symlink_to(secret)
-        return real_load(source)
+        return real_load(source, **options)
 
     monkeypatch.setattr(indexing, "load_document", swap_then_load)
     assistant = make_assistant(corpus)
@@ -117,7 +117,13 @@ def test_a_lone_surrogate_is_a_4xx_not_a_500(sample_assistant, path, body):
 
 
 def _cli(args, sources, index, **env):
-    environment = {**os.environ, "ASSISTANT_SOURCES_DIR": str(sources), "ASSISTANT_INDEX_DIR": str(index), **env}
+    environment = {
+        **os.environ,
+        "ASSISTANT_SOURCES_DIR": str(sources.parent),
+        "ASSISTANT_COLLECTION": sources.name,
+        "ASSISTANT_INDEX_DIR": str(index),
+        **env,
+    }
     return subprocess.run([os.fsencode(BIN / "assistant"), *args], capture_output=True, env=environment)
 
 

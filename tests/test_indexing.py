@@ -114,7 +114,7 @@ def test_sentences_are_embedded_by_the_rebuild_not_by_the_first_questions(corpus
     from assistant.settings import Settings
 
     counting = CountingEmbeddings(embeddings)
-    assistant = build_assistant(Settings(sources_dir=corpus, index_dir=tmp_path / "index"), embeddings=counting)
+    assistant = build_assistant(Settings(sources_dir=corpus.parent, index_dir=tmp_path / "index"), embeddings=counting)
     report = assistant.indexer().rebuild()
     assert report.sentences > report.chunks
     counting.documents = 0

@@ -38,11 +38,12 @@ def llm_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def assistant(embeddings, llm_url, tmp_path_factory):
-    sources = tmp_path_factory.mktemp("real-llm-sources")
-    (sources / "article.txt").write_text((SAMPLE_SOURCES / "news-az-diaspora-unity.txt").read_text())
+    sources = tmp_path_factory.mktemp("real-llm-sources") / "default"  # served by create_app without naming it
+    sources.mkdir()
+    (sources / "article.txt").write_text((SAMPLE_SOURCES / "default" / "news-az-diaspora-unity.txt").read_text())
     (sources / "orchard.txt").write_text(INJECTED)
     settings = Settings(
-        sources_dir=sources,
+        sources_dir=sources.parent,
         index_dir=tmp_path_factory.mktemp("real-llm-index"),
         llm_base_url=llm_url,
         llm_model="smollm2",

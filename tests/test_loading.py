@@ -23,7 +23,7 @@ def test_text_file_is_kept_byte_for_byte(tmp_path):
 def test_ids_are_relative_paths_found_recursively(tmp_path):
     (tmp_path / "deep" / "er").mkdir(parents=True)
     (tmp_path / "deep" / "er" / "notes.md").write_text("# Notes\n\nSome text.")
-    (tmp_path / "ignored.docx").write_text("not a supported type")
+    (tmp_path / "ignored.xlsx").write_text("not a supported type")
     (tmp_path / ".hidden.txt").write_text("hidden files are not sources")
     assert [s.id for s in scan_sources(tmp_path).files] == ["deep/er/notes.md"]
 

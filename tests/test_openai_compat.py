@@ -90,3 +90,20 @@ def test_bad_requests_raise_the_clients_own_errors_with_our_message(client):
             model="cited-assistant", messages=[{"role": "user", "content": QUESTION}], extra_body={"top_k": 0}
         )
     assert "top_k must be between 1 and" in raised.value.message
+
+
+def test_filter_and_collection_travel_in_extra_body(client):
+    def ask(**extra):
+        completion = client.chat.completions.create(
+            model="cited-assistant", messages=[{"role": "user", "content": QUESTION}], extra_body=extra
+        )
+        return completion.choices[0].message
+
+    kept = ask(filter={"source": {"prefix": "news-az"}, "kind": "txt"}, collection="default")
+    assert not kept.model_extra["abstained"] and "July 6, 2018" in kept.content
+    excluded = ask(filter={"kind": {"in": ["pdf", "docx"]}})
+    assert excluded.model_extra["abstained"] and excluded.model_extra["citations"] == []
+    with pytest.raises(openai.BadRequestError, match="filter.kind"):
+        ask(filter={"kind": {"like": "txt"}})
+    with pytest.raises(openai.NotFoundError, match="No collection 'elsewhere'"):
+        ask(collection="elsewhere")

@@ -93,11 +93,11 @@ def test_rebuilds_are_timed_and_failures_counted(corpus, make_assistant):
     assistant = make_assistant(corpus, api_keys="k" * 32)
     auth = {"Authorization": f"Bearer {'k' * 32}"}
     with _client(assistant) as client:
-        assert client.post("/index", headers=auth).status_code == 200
+        assert client.post("/index?wait=true", headers=auth).status_code == 200
         for path in corpus.iterdir():
             path.unlink()
         corpus.rmdir()
-        assert client.post("/index", headers=auth).status_code == 503
+        assert client.post("/index?wait=true", headers=auth).status_code == 503
         families = _families(client.get("/metrics", headers=auth).text)
     assert any(
         s.name.endswith("_count") and s.value == 1 for s in families["assistant_rebuild_duration_seconds"].samples

@@ -102,7 +102,7 @@ def test_a_follow_up_uses_the_conversation(page, site):
 def test_the_document_list_shows_the_indexed_documents(page, site):
     (source,) = httpx.get(f"{site}/sources").json()["sources"]
     page.goto(site)
-    listed = page.locator("#documents button")
+    listed = page.locator("#documents button.open")
     listed.first.wait_for()
     assert listed.count() == 1 and source["title"] in listed.inner_text()
     listed.click()
@@ -150,4 +150,31 @@ def test_with_api_keys_the_page_asks_for_one_and_keeps_it_for_the_tab(browser, s
         assert "406" in turn.locator(".body").inner_text()
         assert page.evaluate("sessionStorage.getItem('assistant-api-key')") == key
         assert page.evaluate("localStorage.length") == 0
+        page.close()
+
+
+def test_documents_are_uploaded_and_deleted_from_the_page(browser, corpus, make_assistant, tmp_path):
+    from tests.office_files import docx_bytes
+
+    key = "u" * 32
+    assistant = make_assistant(corpus, api_keys=key)
+    assistant.indexer().rebuild()
+    upload = tmp_path / "canteen.docx"
+    upload.write_bytes(docx_bytes("Canteen", ["The canteen serves lunch from noon until two."]))
+    with app_in_thread(create_app(assistant.settings, assistant)) as url:
+        page = browser.new_page()
+        page.goto(url)
+        page.evaluate(f"sessionStorage.setItem('assistant-api-key', '{key}')")
+        page.reload()
+        page.locator("#documents button.open").first.wait_for()
+        page.locator("#files").set_input_files(str(upload))
+        page.locator("#upload-send").click()
+        page.locator("#documents button.open", has_text="Canteen").wait_for(timeout=60_000)
+        assert page.locator("#upload-status").inner_text() == "Done."
+        assert "noon" in ask(page, "When does the canteen serve lunch?").locator(".body").inner_text()
+
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.locator("#documents button.remove[aria-label='Delete canteen.docx']").click()
+        page.locator("#documents button.open", has_text="Canteen").wait_for(state="detached", timeout=60_000)
+        assert not (corpus / "canteen.docx").exists()
         page.close()

@@ -31,7 +31,7 @@ def _ask(http: httpx.Client, url: str, question: str) -> httpx.Response:
 def test_a_rebuild_through_one_replica_reaches_both_with_no_failed_request(corpus, tmp_path):
     with chroma_server(tmp_path / "chroma-data") as chroma:
         env = {
-            "ASSISTANT_SOURCES_DIR": str(corpus),
+            "ASSISTANT_SOURCES_DIR": str(corpus.parent),
             "ASSISTANT_INDEX_DIR": str(tmp_path / "shared-catalog"),
             "ASSISTANT_CHROMA_URL": chroma,
             "ASSISTANT_API_KEYS": KEY,
@@ -68,9 +68,9 @@ def test_a_rebuild_through_one_replica_reaches_both_with_no_failed_request(corpu
                 asker.start()
             try:
                 (corpus / "orchard.txt").write_text(NEW_DOCUMENT)
-                rebuilt = http.post(f"{urls[0]}/index", headers=AUTH, timeout=300)
+                rebuilt = http.post(f"{urls[0]}/index?wait=true", headers=AUTH, timeout=300)
                 assert rebuilt.status_code == 200, rebuilt.text
-                generation = rebuilt.json()["generation"]
+                generation = rebuilt.json()["report"]["generation"]
                 assert generation not in before
                 switched = time.monotonic()
                 while {http.get(f"{url}/health").json()["generation"] for url in urls} != {generation}:

@@ -35,9 +35,10 @@ def test_rebuild_over_http_always_needs_a_key(sample_assistant, keyed):
         refused = open_client.post("/index")
         assert refused.status_code == 403 and "ASSISTANT_API_KEYS" in refused.json()["detail"]
     assert keyed.post("/index").status_code == 401
-    report = keyed.post("/index", headers={"Authorization": f"Bearer {ALPHA}"})
-    assert report.status_code == 200
-    assert report.json()["changed"] is False and report.json()["unchanged"] == 1
+    job = keyed.post("/index?wait=true", headers={"Authorization": f"Bearer {ALPHA}"})
+    assert job.status_code == 200 and job.json()["state"] == "done"
+    report = job.json()["report"]
+    assert report["changed"] is False and report["unchanged"] == 1
 
 
 def test_rate_limit_answers_429_with_retry_after(sample_assistant):

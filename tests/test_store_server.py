@@ -31,3 +31,26 @@ def test_an_unreachable_chroma_server_is_a_clear_error(corpus, make_assistant):
     assistant = make_assistant(corpus, chroma_url=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(StoreUnavailable, match="Chroma"):
         assistant.indexer().rebuild()
+
+
+def test_each_collection_gets_its_own_chroma_collections(corpus, embeddings, tmp_path):
+    import chromadb
+
+    from assistant.runtime import build_library
+    from assistant.settings import Settings
+
+    (corpus.parent / "hr").mkdir()
+    (corpus.parent / "hr" / "leave.txt").write_text("Staff get 25 days of paid leave a year.")
+    with chroma_server(tmp_path / "chroma-data") as url:
+        library = build_library(
+            Settings(sources_dir=corpus.parent, index_dir=tmp_path / "index", chroma_url=url), embeddings=embeddings
+        )
+        default, hr = library.get("default").indexer().rebuild(), library.get("hr").indexer().rebuild()
+        host, port = url.removeprefix("http://").split(":")
+        names = {c.name for c in chromadb.HttpClient(host=host, port=int(port)).list_collections()}
+        assert names == {f"assistant-{default.generation}", f"assistant-hr-{hr.generation}"}
+        assert "25 days" in library.get("hr").ask_text("How many days of paid leave do staff get?").text
+        assert library.get("default").ask_text("How many days of paid leave do staff get?").abstained
+        library.delete("hr")
+        names = {c.name for c in chromadb.HttpClient(host=host, port=int(port)).list_collections()}
+        assert names == {f"assistant-{default.generation}"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant import __version__
+from assistant.api.documents import router as documents_router
 from assistant.api.error_body import error_body, status_for
 from assistant.api.observability import Metrics, RequestContext
 from assistant.api.openai_compat import router as openai_router
@@ -20,18 +22,24 @@ from assistant.api.routes import STATIC, router
 from assistant.api.security import BodyLimit, LoopbackHostOnly, RateLimiter, check_keys, is_loopback
 from assistant.errors import (
     AssistantError,
+    CollectionExists,
+    CollectionNotFound,
     DocumentNotFound,
     IndexCorrupt,
     IndexNotBuilt,
     InsecureBinding,
     InvalidQuestion,
+    JobNotFound,
     LLMTimeout,
     LLMUnavailable,
     RebuildInProgress,
     SourcesMissing,
     StoreUnavailable,
+    UploadRefused,
 )
-from assistant.runtime import Assistant, build_assistant
+from assistant.jobs import Job, Jobs
+from assistant.library import DEFAULT
+from assistant.runtime import Assistant, build_library, library_from
 from assistant.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -47,7 +55,25 @@ STATUS_FOR_ERROR: dict[type[AssistantError], int] = {
     StoreUnavailable: 503,
     SourcesMissing: 503,
     RebuildInProgress: 409,
+    CollectionNotFound: 404,
+    CollectionExists: 409,
+    JobNotFound: 404,
+    UploadRefused: 400,  # or the status it carries (413, 415)
 }
+
+
+def _default_assistant(app: FastAPI) -> Assistant | None:
+    library = getattr(app.state, "library", None)
+    return library.get(DEFAULT) if library is not None else None
+
+
+def _count_rebuild(metrics: Metrics | None, job: Job) -> None:
+    if metrics is None:
+        return
+    if job.state == "done":
+        metrics.rebuild_seconds.observe(job.run_seconds or 0.0)
+    elif job.error_code != "rebuild_in_progress":
+        metrics.rebuild_failures.inc()
 
 
 def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAPI:
@@ -63,7 +89,10 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.assistant = assistant or build_assistant(settings)
+        library = library_from(assistant) if assistant is not None else build_library(settings)
+        library.discard_incoming()  # uploads a stopped server had staged: their jobs died with it
+        app.state.library = library
+        app.state.jobs = Jobs(library.get, on_finished=partial(_count_rebuild, app.state.metrics))
         yield
 
     app = FastAPI(
@@ -74,10 +103,12 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     )
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
-    app.state.metrics = Metrics(lambda: getattr(app.state, "assistant", None)) if settings.metrics else None
+    app.state.metrics = Metrics(lambda: _default_assistant(app)) if settings.metrics else None
     # Starlette runs the last added outermost: the request id and the log line cover every
     # response, the refusals of the middlewares inside included.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    # Uploads carry files: up to max_upload_files of max_upload_bytes each, and a declared length.
+    upload_bytes = settings.max_upload_bytes * settings.max_upload_files + 1024 * 1024
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, upload_bytes=upload_bytes)
     if not settings.keys:
         app.add_middleware(LoopbackHostOnly)
     if settings.cors_origin_list:
@@ -91,11 +122,13 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     app.add_middleware(RequestContext, metrics=app.state.metrics)
     app.include_router(router)
     app.include_router(openai_router)
+    app.include_router(documents_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(AssistantError)
     async def domain_error(request: Request, error: AssistantError) -> JSONResponse:
         status = next((s for cls, s in STATUS_FOR_ERROR.items() if isinstance(error, cls)), 500)
+        status = getattr(error, "status", status)
         status = status_for(request.url.path, status)
         return JSONResponse(error_body(request.url.path, status, str(error), error.code), status_code=status)
 

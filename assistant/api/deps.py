@@ -10,16 +10,36 @@ from fastapi import Depends, Request
 
 from assistant.answering.types import Answer
 from assistant.api.observability import note_request
-from assistant.api.security import admin, caller
+from assistant.api.security import admin, caller, check_scope
+from assistant.jobs import Jobs
+from assistant.library import DEFAULT, Library
 from assistant.retrieval import Turn
 from assistant.runtime import Assistant
 
 
 def get_assistant(request: Request) -> Assistant:
-    return request.app.state.assistant
+    """The default collection's assistant (probes, metrics)."""
+    return request.app.state.library.get(DEFAULT)
+
+
+def get_library(request: Request) -> Library:
+    return request.app.state.library
+
+
+def get_jobs(request: Request) -> Jobs:
+    return request.app.state.jobs
+
+
+def assistant_for(request: Request, collection: str) -> Assistant:
+    """A collection's assistant, for a caller whose key may use it (403 otherwise, 404 if none).
+    Call it in the route body: the caller dependency has then checked the key."""
+    check_scope(request, collection)
+    return request.app.state.library.get(collection)
 
 
 AssistantDep = Annotated[Assistant, Depends(get_assistant)]
+LibraryDep = Annotated[Library, Depends(get_library)]
+JobsDep = Annotated[Jobs, Depends(get_jobs)]
 CallerDep = Annotated[str, Depends(caller)]
 AdminDep = Annotated[str, Depends(admin)]
 

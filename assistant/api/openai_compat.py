@@ -21,11 +21,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.answering.citations import MARKER
 from assistant.answering.types import Answer
-from assistant.api.deps import AssistantDep, CallerDep, begin_stream, note_answer
+from assistant.api.deps import CallerDep, assistant_for, begin_stream, note_answer
 from assistant.api.error_body import error_body
 from assistant.api.routes import ERRORS, answer_pieces
-from assistant.api.schemas import CitationOut
+from assistant.api.schemas import FILTER_HELP, CitationOut, FilterIn
 from assistant.errors import AssistantError, InvalidQuestion
+from assistant.filters import DocumentFilter
 from assistant.retrieval import Turn
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
@@ -57,6 +58,8 @@ class CompletionRequest(BaseModel):
     messages: list[OpenAIMessage] = Field(min_length=1)
     stream: bool = False
     top_k: int | None = Field(None, description="Passages to retrieve (extension; `extra_body` in the SDKs).")
+    collection: str = Field("default", description="The collection to answer from (extension, `extra_body`).")
+    filter: FilterIn | None = Field(None, description=FILTER_HELP + " (extension, `extra_body`)")
 
 
 class UrlCitation(BaseModel):
@@ -149,17 +152,19 @@ def models(_: CallerDep) -> ModelList:
 
 
 @router.post("/chat/completions", response_model=ChatCompletion, responses={**ERRORS_V1, **STREAM})
-def chat_completions(request: CompletionRequest, http: Request, assistant: AssistantDep, _: CallerDep):
+def chat_completions(request: CompletionRequest, http: Request, _: CallerDep):
     """OpenAI chat completions over the sources; `[n]` markers in the text, citations beside it."""
     turns = [_turn(m) for m in request.messages if m.role in ("system", "developer", "user", "assistant")]
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    assistant = assistant_for(http, request.collection)
+    document_filter = DocumentFilter.parse(request.filter)
     if request.stream:
-        items = begin_stream(assistant.ask_stream(turns, request.top_k))
-        chunks = _chunks(items, completion_id, request.model, http, turns)
+        items = begin_stream(assistant.ask_stream(turns, request.top_k, document_filter=document_filter))
+        chunks = _chunks(items, completion_id, request.model, http, turns, request.collection)
         return StreamingResponse(chunks, media_type="text/event-stream")
-    answer = assistant.ask(turns, request.top_k)
+    answer = assistant.ask(turns, request.top_k, document_filter)
     note_answer(http, answer, turns)
-    annotations = _annotations(answer, str(http.base_url))
+    annotations = _annotations(answer, str(http.base_url), request.collection)
     message = AssistantMessage(
         content=answer.text,
         annotations=annotations,
@@ -176,14 +181,15 @@ def chat_completions(request: CompletionRequest, http: Request, assistant: Assis
     )
 
 
-def _annotations(answer: Answer, base_url: str) -> list[Annotation]:
+def _annotations(answer: Answer, base_url: str, collection: str) -> list[Annotation]:
+    query = "" if collection == "default" else f"?collection={quote(collection)}"
     by_number = {citation.n: citation for citation in answer.citations}
     annotations = []
     for match in MARKER.finditer(answer.text):
         citation = by_number.get(int(match.group(1)))
         if citation is None:
             continue
-        url = f"{base_url}sources/{quote(citation.source)}/text#chars={citation.start}-{citation.end}"
+        url = f"{base_url}sources/{quote(citation.source)}/text{query}#chars={citation.start}-{citation.end}"
         annotations.append(
             Annotation(
                 url_citation=UrlCitation(
@@ -214,7 +220,7 @@ def _turn(message: OpenAIMessage) -> Turn:
 
 
 def _chunks(
-    items: Iterator[str | Answer], completion_id: str, model: str, http: Request, turns: list[Turn]
+    items: Iterator[str | Answer], completion_id: str, model: str, http: Request, turns: list[Turn], collection: str
 ) -> Iterator[str]:
     """A generative answer's draft streams as content deltas while the LLM writes it; the last
     chunk carries the verified `answer` (markers renumbered), `citations`, `annotations` (indexes
@@ -244,7 +250,7 @@ def _chunks(
             if not drafted:
                 for piece in answer_pieces(item.text):
                     yield chunk({"content": piece})
-            annotations = [a.model_dump() for a in _annotations(item, str(http.base_url))]
+            annotations = [a.model_dump() for a in _annotations(item, str(http.base_url), collection)]
             yield chunk(
                 {"annotations": annotations} if annotations else {},
                 "stop",

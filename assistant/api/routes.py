@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from assistant.answering.citations import MARKER
 from assistant.answering.types import Answer
-from assistant.api.deps import AdminDep, AssistantDep, CallerDep, begin_stream, note_answer
+from assistant.api.deps import AdminDep, AssistantDep, CallerDep, JobsDep, assistant_for, begin_stream, note_answer
+from assistant.api.documents import job_response
 from assistant.api.schemas import (
     ChatRequest,
     ChatResponse,
     CitationOut,
     ErrorResponse,
     HealthResponse,
+    JobOut,
     PassageOut,
     ProbeResponse,
-    RebuildOut,
     SearchRequest,
     SearchResponse,
     SourceOut,
@@ -30,6 +30,7 @@ from assistant.api.schemas import (
     unsupported_sentences,
 )
 from assistant.errors import AssistantError
+from assistant.filters import DocumentFilter
 from assistant.retrieval import Turn
 from assistant.runtime import Assistant
 
@@ -54,7 +55,7 @@ STREAM = {
 
 
 @router.post("/chat", response_model=ChatResponse, responses={**ERRORS, **STREAM}, summary="Answer with citations")
-def chat(request: ChatRequest, http: Request, assistant: AssistantDep, _: CallerDep):
+def chat(request: ChatRequest, http: Request, _: CallerDep):
     """Answer the last user message from the sources, citing exact spans as `[n]` markers.
 
     With `stream: true` the response is `text/event-stream`. A generative answer first sends
@@ -64,11 +65,13 @@ def chat(request: ChatRequest, http: Request, assistant: AssistantDep, _: Caller
     replace the draft. An error after the stream began is an `error` event with `detail` and `code`.
     """
     turns = [Turn(m.role, m.content) for m in request.messages]
+    assistant = assistant_for(http, request.collection)
+    document_filter = DocumentFilter.parse(request.filter)
     if not request.stream:
-        answer = assistant.ask(turns, request.top_k)
+        answer = assistant.ask(turns, request.top_k, document_filter)
         note_answer(http, answer, turns)
         return ChatResponse.from_answer(answer)
-    items = begin_stream(assistant.ask_stream(turns, request.top_k))
+    items = begin_stream(assistant.ask_stream(turns, request.top_k, document_filter=document_filter))
     return StreamingResponse(_sse(http, items, turns), media_type="text/event-stream")
 
 
@@ -126,31 +129,38 @@ def page() -> FileResponse:
 
 
 @router.post("/search", response_model=SearchResponse, responses=ERRORS, summary="Ranked passages")
-def search(request: SearchRequest, assistant: AssistantDep, _: CallerDep) -> SearchResponse:
+def search(request: SearchRequest, http: Request, _: CallerDep) -> SearchResponse:
     """The passages retrieval finds for a query, best first: for tuning and debugging retrieval."""
-    retrieval = assistant.search(request.query, request.top_k)
+    assistant = assistant_for(http, request.collection)
+    retrieval = assistant.search(request.query, request.top_k, DocumentFilter.parse(request.filter))
     return SearchResponse(query=request.query, passages=[PassageOut.from_passage(p) for p in retrieval.passages])
 
 
 @router.post(
     "/index",
-    response_model=RebuildOut,
+    status_code=202,
+    response_model=JobOut,
     responses={**ERRORS, 403: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},
     summary="Rebuild the index",
 )
-def rebuild(http: Request, assistant: AssistantDep, _: AdminDep) -> RebuildOut:
-    """Rebuild (incrementally) from the sources directory; needs an API key. 409 while one runs."""
-    metrics = http.app.state.metrics
-    started = time.perf_counter()
-    try:
-        report = assistant.indexer().rebuild()
-    except AssistantError as error:
-        if metrics is not None and error.code != "rebuild_in_progress":
-            metrics.rebuild_failures.inc()
-        raise
-    if metrics is not None:
-        metrics.rebuild_seconds.observe(time.perf_counter() - started)
-    return RebuildOut(**report.to_json())
+def rebuild(
+    http: Request,
+    jobs: JobsDep,
+    _: AdminDep,
+    collection: str = Query("default", description="The collection to rebuild."),
+    wait: bool = Query(False, description="Answer when the job has finished (200), not when queued (202)."),
+):
+    """Rebuild (incrementally) from the collection's folder, as a job; needs an API key.
+    202 with the job (`GET /jobs/{id}`); with `wait=true`, 200 with the finished job, or the
+    error's own status when it failed (503 when the folder is gone, for instance)."""
+    assistant_for(http, collection)
+    job = jobs.submit("index", collection, [])
+    if not wait:
+        return job_response(job)
+    jobs.wait(job, timeout=3600)
+    if job.state == "failed" and job.exception is not None:
+        raise job.exception
+    return job_response(job, status=200)
 
 
 @router.get("/livez", response_model=ProbeResponse, summary="Liveness: the process answers")
@@ -226,10 +236,13 @@ def health(assistant: AssistantDep):
     return body
 
 
+COLLECTION = Query("default", description="The collection.")
+
+
 @router.get("/sources", response_model=SourcesResponse, responses=ERRORS)
-def sources(assistant: AssistantDep, _: CallerDep) -> SourcesResponse:
+def sources(http: Request, _: CallerDep, collection: str = COLLECTION) -> SourcesResponse:
     """Documents in the serving index, with content hashes and chunk counts."""
-    index = assistant.handle.current()
+    index = assistant_for(http, collection).handle.current()
     return SourcesResponse(
         generation=index.generation,
         sources=[
@@ -255,6 +268,6 @@ def sources(assistant: AssistantDep, _: CallerDep) -> SourcesResponse:
         **ERRORS,
     },
 )
-def source_text(doc_id: str, assistant: AssistantDep, _: CallerDep) -> PlainTextResponse:
+def source_text(doc_id: str, http: Request, _: CallerDep, collection: str = COLLECTION) -> PlainTextResponse:
     """The document's text exactly as indexed: citation offsets point into it."""
-    return PlainTextResponse(assistant.handle.current().document_text(doc_id))
+    return PlainTextResponse(assistant_for(http, collection).handle.current().document_text(doc_id))

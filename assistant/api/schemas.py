@@ -13,6 +13,15 @@ from assistant.reader import Passage
 QUESTION_EXAMPLE = "When was the first congress of World Azerbaijanis held?"
 
 
+Condition = str | list[str] | dict[Literal["eq", "in", "prefix"], str | list[str]]
+FilterIn = dict[str, Condition]
+FILTER_HELP = (
+    "Only documents whose fields match: `source` (path), `kind` (file type), `title`, `tags`, or any "
+    'metadata field given at upload. A string is equality, a list "any of", or {"eq": v}, {"in": [...]}, '
+    '{"prefix": p}; all fields must match. Applied alike to dense search and BM25.'
+)
+
+
 class Message(BaseModel):
     role: Literal["user", "assistant"] = Field(description="Who said it.", examples=["user"])
     content: str = Field(description="The message text.", examples=[QUESTION_EXAMPLE])
@@ -26,6 +35,8 @@ class ChatRequest(BaseModel):
     )
     top_k: int | None = Field(None, description="Passages to retrieve (default from settings).", examples=[5])
     stream: bool = Field(False, description="Stream Server-Sent Events: answer text, citations, done.")
+    collection: str = Field("default", description="The collection to answer from.", examples=["default"])
+    filter: FilterIn | None = Field(None, description=FILTER_HELP, examples=[{"tags": "policy"}])
 
 
 class PassageOut(BaseModel):
@@ -88,6 +99,8 @@ class ChatResponse(BaseModel):
 class SearchRequest(BaseModel):
     query: str = Field(description="Text to search for.", examples=["Support to the Azerbaijan Diaspora Fund"])
     top_k: int | None = Field(None, description="Passages to return (default from settings).")
+    collection: str = Field("default", description="The collection to search.")
+    filter: FilterIn | None = Field(None, description=FILTER_HELP, examples=[{"source": {"prefix": "hr/"}}])
 
 
 class SearchResponse(BaseModel):
@@ -115,7 +128,7 @@ class ProbeResponse(BaseModel):
 class SourceOut(BaseModel):
     id: str = Field(description="Document id (path relative to the sources directory).")
     title: str
-    kind: str = Field(description="txt, md, html or pdf.")
+    kind: str = Field(description="The file type: txt, md, html, pdf, docx, pptx, csv or epub.")
     hash: str = Field(description="SHA-256 of the file's bytes when indexed.")
     chunks: int
     chars: int = Field(description="Length of the document's text.")
@@ -151,3 +164,56 @@ def unsupported_sentences(answer: Answer) -> list[str]:
         return []
     sentences = answer_sentences(answer.text)
     return [sentences[i] for i in answer.unsupported if i < len(sentences)]
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: Literal["index", "upload", "delete"]
+    collection: str
+    state: Literal["queued", "running", "done", "failed"]
+    files: list[str] = Field(description="The documents this job adds, replaces or deletes.")
+    files_done: int = Field(description="Files parsed so far, of files_total (the changed ones).")
+    files_total: int
+    chunks_embedded: int = Field(description="Chunks and sentences embedded so far, of texts_total.")
+    texts_total: int
+    errors: dict[str, str] = Field(description="Files that could not be indexed, with why.")
+    error: str | None = Field(None, description="Why the job failed (the sources were put back).")
+    error_code: str | None = None
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    queued_seconds: float | None = None
+    run_seconds: float | None = None
+    report: RebuildOut | None = Field(None, description="The rebuild's report, once done.")
+
+
+class CollectionIn(BaseModel):
+    name: str = Field(description="1-48 lower-case letters, digits, '-' or '_'.", examples=["hr"])
+
+
+class CollectionOut(BaseModel):
+    name: str
+    generation: str | None = Field(description="The serving index generation; null before the first build.")
+    documents: int
+    chunks: int
+
+
+class DocumentOut(BaseModel):
+    id: str = Field(description="Path inside the collection's folder.")
+    status: Literal["indexed", "pending", "skipped", "removing"] = Field(
+        description="indexed; pending (in the folder, not yet indexed); skipped (unreadable, see reason); "
+        "removing (deleted, the index not yet rebuilt)."
+    )
+    reason: str | None = None
+    title: str | None = None
+    kind: str | None = None
+    hash: str | None = None
+    chunks: int = 0
+    chars: int = 0
+    metadata: dict = Field(default_factory=dict)
+
+
+class DocumentsResponse(BaseModel):
+    collection: str
+    generation: str | None
+    documents: list[DocumentOut]

@@ -6,6 +6,7 @@ import hmac
 import ipaddress
 import json
 import math
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -81,14 +82,33 @@ def _check_key(request: Request, credentials: HTTPAuthorizationCredentials | Non
     if not keys and not required:
         return None
     if not keys:
-        raise HTTPException(403, "Rebuilding over HTTP is disabled: set ASSISTANT_API_KEYS to enable it.")
-    if credentials is None or not any(hmac.compare_digest(credentials.credentials, key) for key in keys):
+        raise HTTPException(
+            403,
+            "Changing the index over HTTP (rebuilds, uploads, deletions) is disabled: "
+            "set ASSISTANT_API_KEYS to enable it.",
+        )
+    matched = [key for key in keys if credentials is not None and hmac.compare_digest(credentials.credentials, key)]
+    if not matched:
         # A wrong key costs the client's address a request: guessing runs into the rate limit.
         _limit(request, _client_address(request))
         raise HTTPException(
             401, "A valid API key is required (Authorization: Bearer <key>).", headers={"WWW-Authenticate": "Bearer"}
         )
+    # The collections this key may use (None: all); routes check it against the one they touch.
+    request.state.key_scope = request.app.state.settings.key_scopes[matched[0]]
     return credentials.credentials
+
+
+def check_scope(request: Request, collection: str) -> None:
+    """403 when the caller's key is limited to other collections."""
+    scope = getattr(request.state, "key_scope", None)
+    if scope is not None and collection not in scope:
+        raise HTTPException(403, f"This API key may not use the collection {collection!r}.")
+
+
+def may_use(request: Request, collection: str) -> bool:
+    scope = getattr(request.state, "key_scope", None)
+    return scope is None or collection in scope
 
 
 def _limit(request: Request, caller: str) -> None:
@@ -151,14 +171,23 @@ class BodyLimit:
     an oversized one is refused as such instead of failing half-parsed as a 400.
     """
 
-    def __init__(self, app, max_bytes: int) -> None:
+    def __init__(self, app, max_bytes: int, upload_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_bytes = upload_bytes or max_bytes
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers", [])).get(b"content-length")
+        if scope.get("method") == "POST" and _UPLOAD_PATH.match(scope.get("path", "")):
+            # Files are not buffered here: their size must be declared, and is checked up front.
+            if declared is None or not declared.isdigit():
+                detail = "Uploads need a Content-Length header."
+                return await send_error(send, scope, 411, detail, "length_required")
+            if int(declared) > self.upload_bytes:
+                return await self._refuse(scope, send, self.upload_bytes)
+            return await self.app(scope, receive, send)
         if declared is not None:
             if declared.isdigit() and int(declared) > self.max_bytes:
                 return await self._refuse(scope, send)
@@ -183,8 +212,12 @@ class BodyLimit:
 
         return await self.app(scope, replay, send)
 
-    async def _refuse(self, scope, send) -> None:
-        await send_error(send, scope, 413, f"Request body over {self.max_bytes} bytes.", "body_too_large")
+    async def _refuse(self, scope, send, limit: int | None = None) -> None:
+        detail = f"Request body over {limit or self.max_bytes} bytes."
+        await send_error(send, scope, 413, detail, "body_too_large")
+
+
+_UPLOAD_PATH = re.compile(r"^/collections/[^/]+/documents/?$")
 
 
 async def send_error(send, scope, status: int, detail: str, code: str) -> None:

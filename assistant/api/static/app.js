@@ -17,7 +17,10 @@ function headers() {
 }
 
 async function api(path, options = {}) {
-  const response = await fetch(path, { ...options, headers: { ...headers(), ...(options.headers || {}) } });
+  const base = headers();
+  // A form's multipart Content-Type (with its boundary) is the browser's to write.
+  if (options.body instanceof FormData) delete base["Content-Type"];
+  const response = await fetch(path, { ...options, headers: { ...base, ...(options.headers || {}) } });
   if (response.status === 401) {
     $("key-row").hidden = false;
     throw new Error("This server needs an API key: enter it above and ask again.");
@@ -236,15 +239,59 @@ async function loadDocuments() {
       const item = document.createElement("li");
       const button = document.createElement("button");
       button.type = "button";
+      button.className = "open";
       button.textContent = `${source.title || source.id} (${source.kind}, ${source.chunks} passages)`;
       button.addEventListener("click", () => showDocument(source));
-      item.append(button);
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "remove";
+      remove.textContent = "Delete";
+      remove.setAttribute("aria-label", `Delete ${source.id}`);
+      remove.addEventListener("click", () => deleteDocument(source.id));
+      item.append(button, remove);
       return item;
     }));
   } catch (error) {
     const item = document.createElement("li");
     item.textContent = error.message;
     list.replaceChildren(item);
+  }
+}
+
+// Uploads and deletions are jobs: wait for the job, then show the index as it now is.
+async function followJob(response) {
+  let job = await response.json();
+  while (job.state === "queued" || job.state === "running") {
+    $("upload-status").textContent = `Indexing: ${job.files_done} of ${job.files_total || "?"} files…`;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    job = await (await api(`jobs/${encodeURIComponent(job.id)}`)).json();
+  }
+  const problems = Object.entries(job.errors || {}).map(([file, why]) => `${file}: ${why}`);
+  $("upload-status").textContent = job.state === "failed"
+    ? `Failed: ${job.error}`
+    : ["Done.", ...problems].join(" ");
+  documentCache.clear();
+  await loadDocuments();
+}
+
+async function uploadFiles(files) {
+  const body = new FormData();
+  for (const file of files) body.append("files", file, file.name);
+  $("upload-status").textContent = "Uploading…";
+  try {
+    await followJob(await api("collections/default/documents", { method: "POST", body }));
+  } catch (error) {
+    $("upload-status").textContent = error.message;
+  }
+}
+
+async function deleteDocument(id) {
+  if (!window.confirm(`Delete ${id} from the index and the sources?`)) return;
+  const path = id.split("/").map(encodeURIComponent).join("/");
+  try {
+    await followJob(await api(`collections/default/documents/${path}`, { method: "DELETE" }));
+  } catch (error) {
+    $("upload-status").textContent = error.message;
   }
 }
 
@@ -275,6 +322,12 @@ function setUp() {
     $("conversation").replaceChildren();
     setStatus("New conversation.");
     $("question").focus();
+  });
+  $("upload").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!$("files").files.length) return;
+    $("upload-send").disabled = true;
+    try { await uploadFiles($("files").files); } finally { $("upload-send").disabled = false; $("files").value = ""; }
   });
   $("close-viewer").addEventListener("click", () => { $("viewer").hidden = true; $("question").focus(); });
   loadDocuments();

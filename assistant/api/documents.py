@@ -1,0 +1,196 @@
+"""Collections, their documents (upload, list, delete) and the ingestion jobs that apply changes."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse
+
+from assistant.api.deps import AdminDep, CallerDep, JobsDep, LibraryDep, assistant_for
+from assistant.api.schemas import (
+    CollectionIn,
+    CollectionOut,
+    DocumentOut,
+    DocumentsResponse,
+    ErrorResponse,
+    JobOut,
+)
+from assistant.api.security import check_scope, may_use
+from assistant.errors import DocumentNotFound, IndexNotBuilt, UploadRefused
+from assistant.jobs import Job
+from assistant.library import check_name
+from assistant.loading import METADATA_DIR, SUPPORTED_SUFFIXES
+from assistant.runtime import Assistant
+from assistant.uploads import INCOMING_DIR, SourceChange, check_content, parse_metadata, safe_name
+
+router = APIRouter()
+ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 411, 413, 415, 422, 429, 503)}
+
+
+def job_response(job: Job, status: int = 202) -> JSONResponse:
+    body = JobOut(**job.to_json()).model_dump()
+    return JSONResponse(body, status_code=status, headers={"Location": f"/jobs/{job.id}"})
+
+
+@router.get("/collections", response_model=list[CollectionOut], responses=ERRORS, summary="List collections")
+def list_collections(http: Request, library: LibraryDep, _: CallerDep) -> list[CollectionOut]:
+    """The collections this key may use, with the size of their serving index."""
+    return [_collection_out(library.get(name)) for name in library.names() if may_use(http, name)]
+
+
+def _collection_out(assistant: Assistant) -> CollectionOut:
+    try:
+        index = assistant.handle.current()
+    except IndexNotBuilt:
+        return CollectionOut(name=assistant.collection, generation=None, documents=0, chunks=0)
+    return CollectionOut(
+        name=assistant.collection,
+        generation=index.generation,
+        documents=len(index.manifest.documents),
+        chunks=len(index.chunks),
+    )
+
+
+@router.post("/collections", status_code=201, response_model=CollectionOut, responses=ERRORS, summary="Create")
+def create_collection(body: CollectionIn, http: Request, library: LibraryDep, _: AdminDep) -> CollectionOut:
+    """An empty collection: a folder `sources/<name>/`. 409 if it exists; needs a key that may use it."""
+    check_scope(http, check_name(body.name))
+    library.create(body.name)
+    return _collection_out(library.get(body.name))
+
+
+@router.delete("/collections/{name}", status_code=204, responses=ERRORS, summary="Delete a collection")
+def delete_collection(name: str, http: Request, library: LibraryDep, _: AdminDep) -> None:
+    """Its documents, index generations and vectors go. 409 while it is being rebuilt."""
+    check_scope(http, check_name(name))
+    library.delete(name)
+
+
+@router.post(
+    "/collections/{name}/documents", status_code=202, response_model=JobOut, responses=ERRORS, summary="Upload"
+)
+def upload(
+    name: str,
+    http: Request,
+    jobs: JobsDep,
+    _: AdminDep,
+    files: list[UploadFile] = File(description="One or more documents; a file with an existing name replaces it."),
+    metadata: str | None = Form(
+        None, description='JSON object given to every file: {"tags": ["hr"], "title": "...", "team": "..."}.'
+    ),
+) -> JSONResponse:
+    """Write the files into the collection's folder and index them (incrementally), as a job:
+    202 with the job, whose progress `GET /jobs/{id}` reports. Checked first, all or nothing:
+    names (no `..`, absolute paths or control characters: 400), size (413), type by content (415)."""
+    settings = http.app.state.settings
+    assistant = assistant_for(http, name)
+    if len(files) > settings.max_upload_files:
+        raise UploadRefused(f"{len(files)} files sent; the limit is {settings.max_upload_files} a request.", 413)
+    fields = parse_metadata(metadata)
+    received: dict[str, bytes] = {}
+    for upload_file in files:
+        doc_id = safe_name(upload_file.filename)
+        if doc_id in received:
+            raise UploadRefused(f"{doc_id} is sent twice.")
+        data = upload_file.file.read(settings.max_upload_bytes + 1)
+        if len(data) > settings.max_upload_bytes:
+            raise UploadRefused(
+                f"{doc_id} is over {settings.max_upload_bytes} bytes (ASSISTANT_MAX_UPLOAD_BYTES).", 413, "too_large"
+            )
+        check_content(doc_id, data)
+        received[doc_id] = data
+    change = SourceChange(assistant.sources, assistant.sources / INCOMING_DIR / uuid.uuid4().hex)
+    for doc_id, data in received.items():
+        change.stage(doc_id, data, fields)
+    return job_response(jobs.submit("upload", name, sorted(received), change))
+
+
+@router.get("/collections/{name}/documents", response_model=DocumentsResponse, responses=ERRORS, summary="List")
+def list_documents(name: str, http: Request, _: CallerDep) -> DocumentsResponse:
+    """Every document of the collection: indexed, waiting to be, skipped (with why) or being removed."""
+    assistant = assistant_for(http, name)
+    return DocumentsResponse(collection=name, generation=_generation(assistant), documents=_documents(assistant))
+
+
+@router.get("/collections/{name}/documents/{doc_id:path}", response_model=DocumentOut, responses=ERRORS, summary="One")
+def get_document(name: str, doc_id: str, http: Request, _: CallerDep) -> DocumentOut:
+    assistant = assistant_for(http, name)
+    for document in _documents(assistant):
+        if document.id == doc_id:
+            return document
+    raise DocumentNotFound(f"No document {doc_id!r} in the collection {name!r}.")
+
+
+@router.delete(
+    "/collections/{name}/documents/{doc_id:path}",
+    status_code=202,
+    response_model=JobOut,
+    responses=ERRORS,
+    summary="Delete a document",
+)
+def delete_document(name: str, doc_id: str, http: Request, jobs: JobsDep, _: AdminDep) -> JSONResponse:
+    """The file, its metadata, its vectors and its BM25 entries go in one new generation (a job)."""
+    assistant = assistant_for(http, name)
+    if not any(d.id == doc_id for d in _documents(assistant)):
+        raise DocumentNotFound(f"No document {doc_id!r} in the collection {name!r}.")
+    safe_name(doc_id)
+    change = SourceChange(assistant.sources, assistant.sources / INCOMING_DIR / uuid.uuid4().hex)
+    return job_response(jobs.submit("delete", name, [doc_id], change))
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, responses=ERRORS, summary="An ingestion job")
+def get_job(job_id: str, http: Request, jobs: JobsDep, _: CallerDep) -> JobOut:
+    """State (queued, running, done, failed), files and chunks done, errors per file, timings."""
+    job = jobs.get(job_id)
+    check_scope(http, job.collection)
+    return JobOut(**job.to_json())
+
+
+def _generation(assistant: Assistant) -> str | None:
+    try:
+        return assistant.handle.current().generation
+    except IndexNotBuilt:
+        return None
+
+
+def _documents(assistant: Assistant) -> list[DocumentOut]:
+    """The serving index's documents beside the folder's files (names only: no file is read)."""
+    try:
+        index = assistant.handle.current()
+    except IndexNotBuilt:
+        index = None
+    on_disk = set(_files(assistant.sources))
+    out: dict[str, DocumentOut] = {}
+    if index is not None:
+        for doc in index.manifest.documents.values():
+            out[doc.id] = DocumentOut(
+                id=doc.id,
+                status="indexed" if doc.id in on_disk else "removing",
+                title=doc.title,
+                kind=doc.kind,
+                hash=doc.content_hash,
+                chunks=len(doc.chunks),
+                chars=len(index.texts[doc.id]),
+                metadata=doc.metadata,
+            )
+        for source, reason, _ in index.manifest.skipped:
+            if source in on_disk:
+                out[source] = DocumentOut(id=source, status="skipped", reason=reason)
+    for doc_id in on_disk - set(out):
+        out[doc_id] = DocumentOut(id=doc_id, status="pending")
+    return [out[key] for key in sorted(out)]
+
+
+def _files(folder: Path) -> list[str]:
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts) or relative.parts[0] in (METADATA_DIR, INCOMING_DIR):
+            continue
+        if path.suffix.lower() in SUPPORTED_SUFFIXES and (path.is_file() or path.is_symlink()):
+            found.append(relative.as_posix())
+    return found

@@ -1,0 +1,71 @@
+"""Real Office, EPUB and CSV files written by the libraries people make them with, for tests."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+
+def docx_bytes(title: str, paragraphs: list[str], table: list[list[str]] | None = None) -> bytes:
+    import docx
+
+    document = docx.Document()
+    document.core_properties.title = title
+    document.add_heading(title, level=1)
+    for paragraph in paragraphs:
+        document.add_paragraph(paragraph)
+    if table:
+        grid = document.add_table(rows=len(table), cols=len(table[0]))
+        for row, values in zip(grid.rows, table, strict=True):
+            for cell, value in zip(row.cells, values, strict=True):
+                cell.text = value
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def pptx_bytes(slides: list[tuple[str, str]]) -> bytes:
+    from pptx import Presentation
+
+    presentation = Presentation()
+    for heading, body in slides:
+        slide = presentation.slides.add_slide(presentation.slide_layouts[1])
+        slide.shapes.title.text = heading
+        slide.placeholders[1].text = body
+    buffer = io.BytesIO()
+    presentation.save(buffer)
+    return buffer.getvalue()
+
+
+def epub_bytes(title: str, chapters: list[tuple[str, str]]) -> bytes:
+    from ebooklib import epub
+
+    book = epub.EpubBook()
+    book.set_identifier("test-book")
+    book.set_title(title)
+    book.set_language("en")
+    items = []
+    for number, (heading, body) in enumerate(chapters, start=1):
+        chapter = epub.EpubHtml(title=heading, file_name=f"chapter{number}.xhtml", lang="en")
+        chapter.content = f"<html><body><h1>{heading}</h1><p>{body}</p></body></html>"
+        book.add_item(chapter)
+        items.append(chapter)
+    book.toc = items
+    book.add_item(epub.EpubNcx())
+    book.add_item(epub.EpubNav())
+    book.spine = items
+    buffer = io.BytesIO()
+    epub.write_epub(buffer, book)
+    return buffer.getvalue()
+
+
+def zip_bomb_docx(expanded_bytes: int) -> bytes:
+    """A .docx-looking ZIP whose one member inflates to `expanded_bytes` of zeros (a few KB sent)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        with archive.open("word/document.xml", "w", force_zip64=True) as member:
+            block = b"\0" * (1 << 20)
+            for _ in range(expanded_bytes >> 20):
+                member.write(block)
+    return buffer.getvalue()

@@ -1,0 +1,216 @@
+"""Collections and documents over HTTP, on a real `assistant serve` process: upload -> job ->
+cited answer -> delete -> gone; hostile uploads; keys limited to collections."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+
+from tests.conftest import SAMPLE_SOURCES
+from tests.office_files import docx_bytes, zip_bomb_docx
+from tests.servers import BIN, free_port, running
+
+pytestmark = [pytest.mark.slow, pytest.mark.server]
+
+ADMIN = "admin-key-0123456789abcdef"
+HR_ONLY = "hr-only-key-0123456789abcd"
+AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
+AS_HR = {"Authorization": f"Bearer {HR_ONLY}"}
+POLICY = docx_bytes(
+    "Parental leave",
+    ["New parents get 20 weeks of paid parental leave.", "Requests go to the people team four weeks ahead."],
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    work = tmp_path_factory.mktemp("documents-api")
+    shutil.copytree(SAMPLE_SOURCES, work / "sources")
+    env = {
+        "ASSISTANT_SOURCES_DIR": str(work / "sources"),
+        "ASSISTANT_INDEX_DIR": str(work / "index"),
+        "ASSISTANT_API_KEYS": f"{ADMIN}:*;{HR_ONLY}:hr",
+        "ASSISTANT_MAX_UPLOAD_BYTES": str(1024 * 1024),
+    }
+    subprocess.run([str(BIN / "assistant"), "index"], env={**_environ(), **env}, check=True, capture_output=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [str(BIN / "assistant"), "serve", "--port", str(port)]
+    with (
+        running(command, f"{url}/health", env=env, log=work / "serve.log"),
+        httpx.Client(base_url=url, timeout=120) as client,
+    ):
+        yield client, work
+
+
+def _environ():
+    import os
+
+    return dict(os.environ)
+
+
+def _finished(client: httpx.Client, response: httpx.Response, headers=AS_ADMIN) -> dict:
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    deadline = time.monotonic() + 120
+    while True:
+        job = client.get(f"/jobs/{job_id}", headers=headers).json()
+        if job["state"] in ("done", "failed"):
+            return job
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+
+
+def _ask(client, question, collection="hr", headers=AS_ADMIN, **extra):
+    body = {"messages": [{"role": "user", "content": question}], "collection": collection, **extra}
+    return client.post("/chat", json=body, headers=headers)
+
+
+def _raw_upload(client, name: str, data: bytes, collection: str) -> httpx.Response:
+    """A multipart body written by hand: clients escape odd names, an attacker does not."""
+    boundary = "hostile-boundary-7c1f"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode("utf-8", "surrogateescape")
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    headers = {**AS_ADMIN, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    return client.post(f"/collections/{collection}/documents", content=body, headers=headers)
+
+
+def _upload(client, name, data, headers=AS_ADMIN, collection="hr", metadata=None):
+    form = {"metadata": json.dumps(metadata)} if metadata is not None else {}
+    path = f"/collections/{collection}/documents"
+    return client.post(path, files={"files": (name, data)}, data=form, headers=headers)
+
+
+def test_upload_then_ask_then_delete(server):
+    client, work = server
+    assert client.post("/collections", json={"name": "hr"}, headers=AS_ADMIN).status_code == 201
+    assert client.post("/collections", json={"name": "hr"}, headers=AS_ADMIN).status_code == 409
+
+    job = _finished(client, _upload(client, "policies/parental.docx", POLICY, metadata={"tags": ["policy"]}))
+    assert job["state"] == "done" and job["errors"] == {}
+    assert job["files_done"] == job["files_total"] == 1 and job["chunks_embedded"] > 0
+    assert (work / "sources" / "hr" / "policies" / "parental.docx").read_bytes() == POLICY
+
+    listed = client.get("/collections/hr/documents", headers=AS_ADMIN).json()["documents"]
+    assert [(d["id"], d["status"], d["metadata"]) for d in listed] == [
+        ("policies/parental.docx", "indexed", {"tags": ["policy"]})
+    ]
+    answer = _ask(client, "How many weeks of parental leave do new parents get?").json()
+    assert not answer["abstained"] and "20 weeks" in answer["answer"]
+    citation = answer["citations"][0]
+    text = client.get("/sources/policies/parental.docx/text", params={"collection": "hr"}, headers=AS_ADMIN).text
+    assert text[citation["start"] : citation["end"]] == citation["text"]
+    # The same name again replaces the document.
+    revised = docx_bytes("Parental leave", ["New parents get 24 weeks of paid parental leave."])
+    replaced = _finished(client, _upload(client, "policies/parental.docx", revised, metadata={"tags": ["policy"]}))
+    assert replaced["report"]["updated"] == 1 and replaced["report"]["added"] == 0
+    assert "24 weeks" in _ask(client, "How many weeks of parental leave do new parents get?").json()["answer"]
+    # A filter that excludes the document leaves nothing to answer from.
+    filtered = _ask(client, "How many weeks of parental leave?", filter={"tags": "runbook"}).json()
+    assert filtered["abstained"] and filtered["citations"] == []
+    # The default collection does not see hr's documents.
+    assert "20 weeks" not in _ask(client, "How many weeks of parental leave?", collection="default").json()["answer"]
+
+    deleted = _finished(client, client.delete("/collections/hr/documents/policies/parental.docx", headers=AS_ADMIN))
+    assert deleted["state"] == "done" and deleted["report"]["removed"] == 1
+    assert not (work / "sources" / "hr" / "policies" / "parental.docx").exists()
+    assert client.get("/collections/hr/documents", headers=AS_ADMIN).json()["documents"] == []
+    assert _ask(client, "How many weeks of parental leave do new parents get?").json()["abstained"]
+    assert client.delete("/collections/hr/documents/policies/parental.docx", headers=AS_ADMIN).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "status"),
+    [
+        ("../escape.txt", b"text", 400),
+        ("/etc/cron.d/evil.txt", b"text", 400),
+        ("sub/../../escape.txt", b"text", 400),
+        ("nul\x00byte.txt", b"text", 400),
+        ("bell\x07.txt", b"text", 400),
+        ("program.exe", b"MZ\x90\x00", 415),
+        ("report.pdf", b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 64, 415),
+        ("notes.txt", b"\x00\x01\x02binary", 415),
+        ("bomb.docx", None, 413),
+        ("big.txt", b"a" * (1024 * 1024 + 1), 413),
+    ],
+)
+def test_hostile_uploads_are_refused_and_nothing_is_lost(server, name, data, status):
+    client, work = server
+    client.post("/collections", json={"name": "safe"}, headers=AS_ADMIN)
+    before = client.get("/sources", headers=AS_ADMIN).json()
+    if data is None:
+        data = zip_bomb_docx(300 << 20)
+    refused = _raw_upload(client, name, data, collection="default")
+    assert refused.status_code == status, refused.text
+    assert refused.json()["detail"]
+    assert client.get("/sources", headers=AS_ADMIN).json() == before
+    assert not (work / "escape.txt").exists() and not (work / "sources" / "escape.txt").exists()
+    assert not _ask(client, "When was the Support to the Azerbaijan Diaspora Fund established?", "default").json()[
+        "abstained"
+    ]
+
+
+def test_a_declared_gigabyte_is_refused_before_it_is_sent(server):
+    client, _ = server
+    address = urlparse(str(client.base_url))
+    with socket.create_connection((address.hostname, address.port), timeout=10) as connection:
+        connection.sendall(
+            b"POST /collections/default/documents HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Authorization: Bearer " + ADMIN.encode() + b"\r\n"
+            b"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 1073741824\r\n\r\n"
+        )
+        reply = connection.recv(4096).decode()
+    assert reply.startswith("HTTP/1.1 413"), reply
+
+
+def test_an_upload_during_a_rebuild_waits_its_turn_and_the_index_serves_on(server):
+    client, work = server
+    for i in range(60):  # a rebuild long enough to upload during it
+        (work / "sources" / "default" / f"filler-{i}.txt").write_text(f"Filler document number {i}. " * 150)
+    rebuild = client.post("/index", headers=AS_ADMIN)
+    upload = _upload(client, "orchard.txt", b"The orchard grows seventeen kinds of apples.", collection="default")
+    assert rebuild.status_code == upload.status_code == 202
+    assert _ask(client, "When was the Support to the Azerbaijan Diaspora Fund established?", "default").is_success
+    assert _finished(client, rebuild)["state"] == "done"
+    done = _finished(client, upload)
+    assert done["state"] == "done" and done["report"]["added"] == 1
+    answer = _ask(client, "How many kinds of apples does the orchard grow?", "default").json()
+    assert "seventeen" in answer["answer"]
+
+
+def test_keys_limited_to_collections(server):
+    client, _ = server
+    client.post("/collections", json={"name": "hr"}, headers=AS_ADMIN)
+    assert [c["name"] for c in client.get("/collections", headers=AS_HR).json()] == ["hr"]
+    assert {"default", "hr"} <= {c["name"] for c in client.get("/collections", headers=AS_ADMIN).json()}
+    assert _ask(client, "Anything?", collection="default", headers=AS_HR).status_code == 403
+    assert client.get("/sources", headers=AS_HR).status_code == 403
+    assert _upload(client, "x.txt", b"text", headers=AS_HR, collection="default").status_code == 403
+    assert client.post("/collections", json={"name": "legal"}, headers=AS_HR).status_code == 403
+    job = _finished(client, _upload(client, "hr-note.txt", b"The HR office is on floor three.", headers=AS_HR), AS_HR)
+    assert job["state"] == "done"
+    assert _ask(client, "Which floor is the HR office on?", headers=AS_HR).status_code == 200
+    assert client.get(f"/jobs/{job['id']}", headers=AS_HR).status_code == 200
+
+
+def test_a_collection_is_deleted_with_its_documents(server):
+    client, work = server
+    client.post("/collections", json={"name": "temp"}, headers=AS_ADMIN)
+    _finished(client, _upload(client, "a.txt", b"The temporary note says hello.", collection="temp"))
+    assert client.delete("/collections/temp", headers=AS_ADMIN).status_code == 204
+    assert not (work / "sources" / "temp").exists()
+    assert client.get("/collections/temp/documents", headers=AS_ADMIN).status_code == 404
+    assert client.delete("/collections/default", headers=AS_ADMIN).status_code == 422
