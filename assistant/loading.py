@@ -117,7 +117,7 @@ def scan_sources(sources_dir: Path, max_bytes: int = DEFAULT_MAX_SOURCE_BYTES) -
     that are too large or cannot be read.
     """
     if not sources_dir.is_dir():
-        raise SourcesMissing(f"Sources directory {sources_dir} does not exist.")
+        raise SourcesMissing(f"Sources directory {sources_dir} does not exist.{_layout_hint(sources_dir)}")
     root = sources_dir.resolve()
     found, refused = [], []
     for path in sorted(sources_dir.rglob("*")):
@@ -176,6 +176,14 @@ def valid_metadata(data: object) -> dict[str, str | list[str]]:
         elif not isinstance(value, str):
             raise ValueError(f"metadata field {key!r} must be a string or a list of strings")
     return data
+
+
+def _layout_hint(collection_dir: Path) -> str:
+    """Documents left at the top of the sources root (the layout before collections) are named."""
+    root = collection_dir.parent
+    if not root.is_dir() or not any(p.suffix.lower() in SUPPORTED_SUFFIXES for p in root.iterdir() if p.is_file()):
+        return ""
+    return f" Documents now live in a folder per collection: move those in {root}/ into {collection_dir}/."
 
 
 def load_document(source: SourceFile, ocr: bool = False) -> SourceDocument:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import SourceUnreadable
+from assistant.errors import SourcesMissing, SourceUnreadable
 from assistant.loading import load_document, scan_sources
 
 
@@ -182,3 +182,9 @@ def test_pdf_wrapped_and_hyphenated_lines_rejoin_into_sentences(tmp_path):
 def test_pdf_hyphen_before_a_capital_is_kept(tmp_path):
     _pdf_lines(tmp_path / "names.pdf", [["The treaty was signed by Austria-", "Hungary and Prussia in 1866."]])
     assert "Austria-Hungary and Prussia" in _load(tmp_path, "names.pdf").text
+
+
+def test_documents_left_at_the_top_of_the_sources_root_are_pointed_to_their_folder(tmp_path):
+    (tmp_path / "handbook.md").write_text("# Handbook")
+    with pytest.raises(SourcesMissing, match="move those in .* into .*/default/"):
+        scan_sources(tmp_path / "default")
