@@ -174,7 +174,13 @@ class IndexHandle:
 
     def _install(self, index: LoadedIndex, stamp: tuple[int, int] | None) -> None:
         """Serve `index` from now on (the caller holds the lock)."""
-        if index is not self._loaded:
+        loaded = self._loaded
+        if loaded is not None and index is not loaded and index.generation == loaded.generation:
+            # A rebuild's own switch and a request's background one both opened the new
+            # generation. Keep the one serving: installing the twin would retire, and close, the
+            # generation before it while requests are still reading it.
+            index.store.close()
+        elif index is not loaded:
             logger.info("Serving index generation %s", index.generation)
             # Requests last milliseconds and rebuilds seconds: the generation before the one just
             # replaced has no request left on it, so its Chroma client can go.

@@ -82,6 +82,25 @@ def test_a_new_generation_loads_in_the_background_while_the_old_one_answers(corp
     assert "orchard.txt" in serving_assistant.handle.current().texts
 
 
+def test_the_new_generation_opened_twice_leaves_the_one_before_readable(corpus, make_assistant, tmp_path):
+    """A rebuild's own switch and a request's background switch can both open the new generation;
+    requests still reading the one before must keep working (its Chroma client stays open)."""
+    from assistant.reader import LoadedIndex
+
+    serving = make_assistant(corpus, tmp_path / "index")
+    serving.indexer().rebuild()
+    before = serving.handle.current()
+    (corpus / "orchard.txt").write_text("The orchard grows seventeen kinds of apples.")
+    make_assistant(corpus, tmp_path / "index").indexer().rebuild()
+    twin = LoadedIndex(serving.catalog, serving.catalog.require_current(), serving.embeddings)
+    serving.handle.refresh()  # one switch
+    with serving.handle._lock:  # the other, a moment later
+        serving.handle._install(twin, serving.catalog.pointer_stamp())
+    vector = serving.embeddings.embed_query("first congress")
+    assert before.store.query(vector, 3)  # a request that began on the old generation finishes
+    assert "orchard.txt" in serving.handle.current().texts
+
+
 # -- reference markers written in a source ---------------------------------------------------------
 WIKI = "The museum closes at 6 pm [2] according to the city council [1]. Entry is free on Sundays [7]."
 
