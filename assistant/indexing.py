@@ -117,20 +117,18 @@ class Indexer:
         self._embeddings = embeddings
         self._chunker = chunker
         self._on_switch = on_switch  # told once the pointer has moved to a new generation
-        self._files: Progress | None = None
 
     def rebuild(
         self, progress: Progress | None = None, wait_for_lock: bool = False, files: Progress | None = None
     ) -> RebuildReport:
         """`progress` is told texts embedded out of the total, `files` files parsed out of those changed."""
         started = time.perf_counter()
-        self._files = files
         with self._catalog.rebuild_lock(wait=wait_for_lock):
-            report = self._rebuild_locked(progress)
+            report = self._rebuild_locked(progress, files)
         report.seconds = round(time.perf_counter() - started, 3)
         return report
 
-    def _rebuild_locked(self, progress: Progress | None) -> RebuildReport:
+    def _rebuild_locked(self, progress: Progress | None, files: Progress | None) -> RebuildReport:
         catalog = self._catalog
         wanted_fingerprint = fingerprint(self._settings)
         scan = scan_sources(self._sources_dir, self._settings.max_source_bytes)
@@ -187,7 +185,7 @@ class Indexer:
                 catalog.carry_document(previous_name, generation, previous_docs[doc_id])
                 documents[doc_id] = _with_metadata(previous_docs[doc_id], sources[doc_id].metadata)
 
-        loaded, skipped = self._load([sources[i] for i in changed])
+        loaded, skipped = self._load([sources[i] for i in changed], files)
         skipped = sorted(scan.refused + still_skipped + skipped)
         chunks = [chunk for document in loaded for chunk in self._chunker.split(document)]
         split = [sentences.split(document.text) for document in loaded]
@@ -235,7 +233,9 @@ class Indexer:
             logger.warning("%s; rebuilding everything", error)
             return None, None
 
-    def _load(self, sources: list[SourceFile]) -> tuple[list[SourceDocument], list[tuple[str, str, str]]]:
+    def _load(
+        self, sources: list[SourceFile], files: Progress | None
+    ) -> tuple[list[SourceDocument], list[tuple[str, str, str]]]:
         loaded: list[SourceDocument] = []
         skipped: list[tuple[str, str, str]] = []
         for done, source in enumerate(sources, start=1):
@@ -244,8 +244,8 @@ class Indexer:
             except SourceUnreadable as error:
                 logger.warning("Skipped %s", error)
                 skipped.append((source.id, str(error).removeprefix(f"{source.id}: "), source.content_hash))
-            if self._files is not None:
-                self._files(done, len(sources))
+            if files is not None:
+                files(done, len(sources))
         return loaded, skipped
 
     def _write_documents(

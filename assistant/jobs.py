@@ -108,9 +108,6 @@ class Jobs:
             raise JobNotFound(f"No job {job_id!r} (jobs are kept in memory: a restart forgets them).")
         return job
 
-    def pending(self) -> int:
-        return self._queue.qsize()
-
     def wait(self, job: Job, timeout: float) -> Job:
         """For tests and `?wait`: until the job has finished or `timeout` passes."""
         deadline = time.monotonic() + timeout
@@ -169,7 +166,6 @@ class Jobs:
                 change.discard()
         job.report = report.to_json()
         skipped = {item["source"]: item["reason"] for item in report.skipped}
-        job.errors = {name: skipped[name] for name in job.files if name in skipped}
-        if job.kind == "index":
-            job.errors = skipped
+        # A rebuild answers for every file; an upload or deletion for its own.
+        job.errors = skipped if job.kind == "index" else {name: skipped[name] for name in job.files if name in skipped}
         job.state = "done"

@@ -77,14 +77,10 @@ class Library:
         with self._lock:
             self._assistants[assistant.collection] = assistant
 
-    def loaded(self) -> dict:
-        with self._lock:
-            return dict(self._assistants)
-
     def create(self, name: str) -> None:
         check_name(name)
         folder = sources_dir(self.settings, name)
-        if self.exists(name) and (name != DEFAULT or folder.is_dir()):
+        if folder.is_dir():
             raise CollectionExists(f"Collection {name!r} already exists.")
         folder.mkdir(parents=True)
 

@@ -120,22 +120,29 @@ def scan_sources(sources_dir: Path, max_bytes: int = DEFAULT_MAX_SOURCE_BYTES) -
         raise SourcesMissing(f"Sources directory {sources_dir} does not exist.{_layout_hint(sources_dir)}")
     root = sources_dir.resolve()
     found, refused = [], []
+    for doc_id, path in candidate_files(sources_dir):
+        try:
+            digest = content_hash(read_source(path, root, max_bytes))
+        except SourceUnreadable as error:
+            logger.warning("Skipping %s: %s", doc_id, error)
+            refused.append((doc_id, str(error), ""))
+            continue
+        metadata = read_metadata(sources_dir, doc_id)
+        found.append(SourceFile(doc_id, path, digest, root=root, max_bytes=max_bytes, metadata=metadata))
+    return Scan(found, refused)
+
+
+def candidate_files(sources_dir: Path) -> list[tuple[str, Path]]:
+    """(document id, path) of every file with a supported suffix, sorted, nothing read yet.
+    Hidden parts are skipped: that is where uploads wait and metadata lives."""
+    found = []
     for path in sorted(sources_dir.rglob("*")):
         relative = path.relative_to(sources_dir)
         if any(part.startswith(".") for part in relative.parts):
             continue
-        if path.suffix.lower() not in SUPPORTED_SUFFIXES or not (path.is_file() or path.is_symlink()):
-            continue
-        try:
-            digest = content_hash(read_source(path, root, max_bytes))
-        except SourceUnreadable as error:
-            logger.warning("Skipping %s: %s", relative, error)
-            refused.append((relative.as_posix(), str(error), ""))
-            continue
-        doc_id = relative.as_posix()
-        metadata = read_metadata(sources_dir, doc_id)
-        found.append(SourceFile(doc_id, path, digest, root=root, max_bytes=max_bytes, metadata=metadata))
-    return Scan(found, refused)
+        if path.suffix.lower() in SUPPORTED_SUFFIXES and (path.is_file() or path.is_symlink()):
+            found.append((relative.as_posix(), path))
+    return found
 
 
 # Metadata given at upload lives beside the sources, in a hidden folder the scan does not index:

@@ -66,8 +66,9 @@ class LoadedIndex:
         document_dir = catalog.document_lexical_dir(generation)
         self.document_lexical = LexicalIndex.load(document_dir) if document_dir.is_dir() else None
         # Which document each BM25 entry belongs to, to mask entries by a filter.
-        self._chunk_owners = _owners([cid.rsplit("#", 1)[0] for cid in self.lexical.ids] if self.lexical else [])
-        self._document_owners = _owners(self.document_lexical.ids if self.document_lexical else [])
+        chunk_owners = [cid.rsplit("#", 1)[0] for cid in self.lexical.ids] if self.lexical else []
+        self._chunk_owners = np.array(chunk_owners, dtype=object)
+        self._document_owners = np.array(self.document_lexical.ids if self.document_lexical else [], dtype=object)
 
     def admitted(self, document_filter: DocumentFilter | None) -> set[str] | None:
         """The documents a filter admits; None when there is no filter (all of them)."""
@@ -101,10 +102,6 @@ class LoadedIndex:
             return self.texts[doc_id]
         except KeyError:
             raise DocumentNotFound(f"No document {doc_id!r} in the index.") from None
-
-
-def _owners(ids: list[str]) -> np.ndarray:
-    return np.array(ids, dtype=object)
 
 
 class IndexHandle:

@@ -20,7 +20,7 @@ from assistant.embeddings import load_embeddings, load_tokenizer, model_window
 from assistant.errors import InvalidQuestion, Misconfigured
 from assistant.filters import DocumentFilter
 from assistant.indexing import Indexer
-from assistant.library import DEFAULT, Library, catalog_for
+from assistant.library import DEFAULT, Library, catalog_for, sources_dir
 from assistant.llm import LLMClient, LLMUsage
 from assistant.reader import IndexHandle
 from assistant.retrieval import Fusion, Retrieval, Retriever, Turn, query_from_turns
@@ -39,11 +39,11 @@ class Assistant:
     extractive: ExtractiveAnswerer
     generative: GenerativeAnswerer | None = None
     collection: str = DEFAULT
-    sources_dir: Path | None = None  # the collection's documents; None: settings.sources_dir / collection
 
     @property
     def sources(self) -> Path:
-        return self.sources_dir or self.settings.sources_dir / self.collection
+        """The collection's folder of documents."""
+        return sources_dir(self.settings, self.collection)
 
     def ask(self, turns: list[Turn], top_k: int | None = None, document_filter: DocumentFilter | None = None) -> Answer:
         *_, answer = self.ask_stream(turns, top_k, stream=False, document_filter=document_filter)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
@@ -21,7 +20,7 @@ from assistant.api.security import check_scope, may_use
 from assistant.errors import DocumentNotFound, IndexNotBuilt, UploadRefused
 from assistant.jobs import Job
 from assistant.library import check_name
-from assistant.loading import METADATA_DIR, SUPPORTED_SUFFIXES
+from assistant.loading import candidate_files
 from assistant.runtime import Assistant
 from assistant.uploads import INCOMING_DIR, SourceChange, check_content, parse_metadata, safe_name
 
@@ -161,7 +160,8 @@ def _documents(assistant: Assistant) -> list[DocumentOut]:
         index = assistant.handle.current()
     except IndexNotBuilt:
         index = None
-    on_disk = set(_files(assistant.sources))
+    folder = assistant.sources
+    on_disk = {doc_id for doc_id, _ in candidate_files(folder)} if folder.is_dir() else set()
     out: dict[str, DocumentOut] = {}
     if index is not None:
         for doc in index.manifest.documents.values():
@@ -181,16 +181,3 @@ def _documents(assistant: Assistant) -> list[DocumentOut]:
     for doc_id in on_disk - set(out):
         out[doc_id] = DocumentOut(id=doc_id, status="pending")
     return [out[key] for key in sorted(out)]
-
-
-def _files(folder: Path) -> list[str]:
-    if not folder.is_dir():
-        return []
-    found = []
-    for path in folder.rglob("*"):
-        relative = path.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts) or relative.parts[0] in (METADATA_DIR, INCOMING_DIR):
-            continue
-        if path.suffix.lower() in SUPPORTED_SUFFIXES and (path.is_file() or path.is_symlink()):
-            found.append(relative.as_posix())
-    return found

@@ -27,6 +27,7 @@ from assistant.api.routes import ERRORS, answer_pieces
 from assistant.api.schemas import FILTER_HELP, CitationOut, FilterIn
 from assistant.errors import AssistantError, InvalidQuestion
 from assistant.filters import DocumentFilter
+from assistant.library import DEFAULT
 from assistant.retrieval import Turn
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
@@ -182,7 +183,7 @@ def chat_completions(request: CompletionRequest, http: Request, _: CallerDep):
 
 
 def _annotations(answer: Answer, base_url: str, collection: str) -> list[Annotation]:
-    query = "" if collection == "default" else f"?collection={quote(collection)}"
+    query = "" if collection == DEFAULT else f"?collection={quote(collection)}"
     by_number = {citation.n: citation for citation in answer.citations}
     annotations = []
     for match in MARKER.finditer(answer.text):

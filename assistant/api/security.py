@@ -101,8 +101,7 @@ def _check_key(request: Request, credentials: HTTPAuthorizationCredentials | Non
 
 def check_scope(request: Request, collection: str) -> None:
     """403 when the caller's key is limited to other collections."""
-    scope = getattr(request.state, "key_scope", None)
-    if scope is not None and collection not in scope:
+    if not may_use(request, collection):
         raise HTTPException(403, f"This API key may not use the collection {collection!r}.")
 
 
