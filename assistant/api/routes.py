@@ -39,6 +39,8 @@ router = APIRouter()
 ERRORS = {
     400: {"model": ErrorResponse},
     401: {"model": ErrorResponse, "description": "API keys are configured and none (or a wrong one) was sent."},
+    403: {"model": ErrorResponse, "description": "The API key may not use this collection."},
+    404: {"model": ErrorResponse, "description": "No such collection."},
     413: {"model": ErrorResponse, "description": "Request body too large."},
     422: {"model": ErrorResponse},
     429: {"model": ErrorResponse, "description": "Rate limit reached; see Retry-After."},
