@@ -229,7 +229,8 @@ def evaluate(
     settings = _settings()
     try:
         question_set = load_questions(questions)
-    except (OSError, QuestionFileError) as error:
+        limits = None if calibrate else gate.load_thresholds(thresholds)
+    except (OSError, ValueError, QuestionFileError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     with _one_line_errors():
@@ -255,7 +256,7 @@ def evaluate(
             typer.echo(f"  {r.confidence!s:>7} {'answerable  ' if r.answerable else 'unanswerable'} {r.question}")
         return
     summary = runner.summarize(results, backend.top_k)
-    verdict = gate.check(summary, gate.load_thresholds(thresholds))
+    verdict = gate.check(summary, limits)
     meta = {
         "questions_file": str(questions),
         "mode": url or "in-process",

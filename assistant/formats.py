@@ -11,7 +11,9 @@ import csv
 import io
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from assistant import pdf_layout
 from assistant.errors import SourceUnreadable
@@ -135,18 +137,37 @@ def read_pdf(data: bytes, ocr: bool = False) -> Parsed:
     return Parsed(text, metadata_title or first_line(text), spans)
 
 
-def check_archive(data: bytes) -> zipfile.ZipFile:
-    """Open an Office file or EPUB as the ZIP it is, refusing one that would expand too far."""
+def check_archive(data: bytes | BinaryIO) -> zipfile.ZipFile:
+    """Open an Office file or EPUB (bytes, or a seekable file) as the ZIP it is, refusing one
+    that would expand too far."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes | bytearray) else data)
     except zipfile.BadZipFile:
         raise SourceUnreadable("not a valid ZIP container (Office files and EPUBs are ZIPs)") from None
-    expanded = sum(info.file_size for info in archive.infolist())
-    if expanded > MAX_UNZIPPED_BYTES:
+    declared = sum(info.file_size for info in archive.infolist())
+    if declared > MAX_UNZIPPED_BYTES:
         raise SourceUnreadable(
-            f"its archive expands to {expanded} bytes, over the limit of {MAX_UNZIPPED_BYTES} (a zip bomb?)"
+            f"its archive expands to {declared} bytes, over the limit of {MAX_UNZIPPED_BYTES} (a zip bomb?)"
         )
+    # A member's header may lie about its size, and ZipExtFile.read(n) inflates a whole member
+    # before it cuts: inflate each in bounded pieces, counting what really comes out.
+    expanded = 0
+    for info in archive.infolist():
+        try:
+            with archive.open(info) as member:
+                while piece := member.read1(_PIECE):
+                    expanded += len(piece)
+                    if expanded > MAX_UNZIPPED_BYTES:
+                        raise SourceUnreadable(
+                            f"its archive expands past {MAX_UNZIPPED_BYTES} bytes, more than its headers say "
+                            "(a zip bomb?)"
+                        )
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as error:
+            raise SourceUnreadable(f"a damaged ZIP member {info.filename!a}: {error}") from None
     return archive
+
+
+_PIECE = 1 << 20
 
 
 def read_docx(data: bytes) -> Parsed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -174,25 +175,26 @@ class Indexer:
         # be answering from any of them, so none is dropped here.
         self._discard_unfinished(keep=previous_name or max(catalog.generations(), default=None))
         location = catalog.location(generation)
-        new_store = store.ChunkStore(location, self._embeddings, create=True)
         documents: dict[str, DocumentRecord] = {}
+        # Every Chroma client opened here is closed whatever fails, before the half-built
+        # generation is discarded by a later rebuild.
+        with closing(store.ChunkStore(location, self._embeddings, create=True)) as new_store:
+            if unchanged:
+                with closing(
+                    store.ChunkStore(catalog.location(previous_name), self._embeddings, create=False)
+                ) as old_store:
+                    new_store.copy_sources(old_store, set(unchanged))
+                for doc_id in unchanged:
+                    catalog.carry_document(previous_name, generation, previous_docs[doc_id])
+                    documents[doc_id] = _with_metadata(previous_docs[doc_id], sources[doc_id].metadata)
 
-        if unchanged:
-            old_store = store.ChunkStore(catalog.location(previous_name), self._embeddings, create=False)
-            new_store.copy_sources(old_store, set(unchanged))
-            old_store.close()
-            for doc_id in unchanged:
-                catalog.carry_document(previous_name, generation, previous_docs[doc_id])
-                documents[doc_id] = _with_metadata(previous_docs[doc_id], sources[doc_id].metadata)
-
-        loaded, skipped = self._load([sources[i] for i in changed], files)
-        skipped = sorted(scan.refused + still_skipped + skipped)
-        chunks = [chunk for document in loaded for chunk in self._chunker.split(document)]
-        split = [sentences.split(document.text) for document in loaded]
-        sentence_texts = [doc.text[s:e] for doc, (spans, _) in zip(loaded, split, strict=True) for s, e in spans]
-        counter = _Progress(progress, len(chunks) + len(sentence_texts))
-        self._embed(new_store, chunks, counter)
-        new_store.close()
+            loaded, skipped = self._load([sources[i] for i in changed], files)
+            skipped = sorted(scan.refused + still_skipped + skipped)
+            chunks = [chunk for document in loaded for chunk in self._chunker.split(document)]
+            split = [sentences.split(document.text) for document in loaded]
+            sentence_texts = [doc.text[s:e] for doc, (spans, _) in zip(loaded, split, strict=True) for s, e in spans]
+            counter = _Progress(progress, len(chunks) + len(sentence_texts))
+            self._embed(new_store, chunks, counter)
         vectors = self._embed_sentences(sentence_texts, counter)
         self._write_documents(loaded, chunks, split, vectors, generation, documents)
 

@@ -19,11 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from assistant.errors import AssistantError, JobNotFound
+from assistant.errors import AssistantError, CollectionNotFound, JobNotFound
 from assistant.uploads import SourceChange
 
 logger = logging.getLogger(__name__)
 KEEP_FINISHED = 1000
+_CALLBACK_LOCK = threading.Lock()
 
 
 def _now() -> str:
@@ -53,6 +54,27 @@ class Job:
     change: SourceChange | None = field(default=None, repr=False)
     exception: AssistantError | None = field(default=None, repr=False)
     _created: float = field(default_factory=time.perf_counter, repr=False)
+    finished: threading.Event = field(default_factory=threading.Event, repr=False)
+    _callbacks: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    @property
+    def over(self) -> bool:
+        return self.state in ("done", "failed", "cancelled")
+
+    def when_finished(self, callback: Callable[[], None]) -> None:
+        """Call back once the job is over (at once if it is): lets a waiter hold no thread."""
+        with _CALLBACK_LOCK:
+            if not self.finished.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
+
+    def finish(self) -> None:
+        with _CALLBACK_LOCK:
+            self.finished.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
 
     def to_json(self) -> dict:
         return {
@@ -101,6 +123,11 @@ class Jobs:
         self._queue.put(job)
         return job
 
+    def waiting(self, collection: str) -> int:
+        """Jobs of a collection not yet started."""
+        with self._lock:
+            return sum(1 for j in self._jobs.values() if j.collection == collection and j.state == "queued")
+
     def get(self, job_id: str) -> Job:
         with self._lock:
             job = self._jobs.get(job_id)
@@ -109,10 +136,8 @@ class Jobs:
         return job
 
     def wait(self, job: Job, timeout: float) -> Job:
-        """For tests and `?wait`: until the job has finished or `timeout` passes."""
-        deadline = time.monotonic() + timeout
-        while job.state in ("queued", "running") and time.monotonic() < deadline:
-            time.sleep(0.05)
+        """For tests and the CLI: until the job has finished or `timeout` passes."""
+        job.finished.wait(timeout)
         return job
 
     def _work(self) -> None:
@@ -127,6 +152,7 @@ class Jobs:
                 job.finished_at = _now()
                 if self._on_finished is not None:
                     self._on_finished(job)
+                job.finish()
 
     def _run(self, job: Job) -> None:
         job.state, job.started_at = "running", _now()
@@ -136,6 +162,8 @@ class Jobs:
         try:
             assistant = self._assistant_for(job.collection)
             if change is not None:
+                if not change.sources_dir.is_dir():  # the collection was deleted after the job was queued
+                    raise CollectionNotFound(f"No collection {job.collection!r}: it was deleted.")
                 if job.kind == "delete":
                     for doc_id in job.files:
                         change.remove(doc_id)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 import shutil
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from assistant import store
@@ -22,11 +24,11 @@ from assistant.settings import Settings
 
 DEFAULT = "default"
 # Lower-case letters, digits, "-" and "_": safe as a folder, a URL segment and a Chroma name.
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")
 
 
 def check_name(name: str) -> str:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):  # match() would take "legal\n": "$" matches before a final newline
         raise InvalidQuestion(
             f"Collection name {name[:60]!r} is not valid: use 1-48 lower-case letters, digits, '-' or '_', "
             "starting with a letter or digit."
@@ -54,10 +56,20 @@ class Library:
         self._build = build  # (name) -> Assistant for that collection
         self._assistants: dict = {}
         self._lock = threading.Lock()
+        # Held while a collection's folder is deleted, and while an upload stages into it: an
+        # upload cannot bring a deleted collection back, nor a delete remove half an upload.
+        self._structure = threading.RLock()
+
+    @contextmanager
+    def changing(self, name: str) -> Iterator[None]:
+        with self._structure:
+            if not self.exists(name):
+                raise CollectionNotFound(f"No collection {name!r}.")
+            yield
 
     def names(self) -> list[str]:
         root = self.settings.sources_dir
-        found = {p.name for p in root.iterdir() if p.is_dir() and _NAME.match(p.name)} if root.is_dir() else set()
+        found = {p.name for p in root.iterdir() if p.is_dir() and _NAME.fullmatch(p.name)} if root.is_dir() else set()
         return sorted(found | {DEFAULT})
 
     def exists(self, name: str) -> bool:
@@ -80,9 +92,11 @@ class Library:
     def create(self, name: str) -> None:
         check_name(name)
         folder = sources_dir(self.settings, name)
-        if folder.is_dir():
-            raise CollectionExists(f"Collection {name!r} already exists.")
-        folder.mkdir(parents=True)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:  # one atomic step: of two concurrent creates, the second gets 409, not a 500
+            folder.mkdir()
+        except FileExistsError:
+            raise CollectionExists(f"Collection {name!r} already exists.") from None
 
     def discard_incoming(self) -> None:
         for name in self.names():
@@ -93,8 +107,12 @@ class Library:
         check_name(name)
         if name == DEFAULT:
             raise InvalidQuestion("The default collection cannot be deleted; delete its documents instead.")
-        if not self.exists(name):
-            raise CollectionNotFound(f"No collection {name!r}.")
+        with self._structure:
+            if not self.exists(name):
+                raise CollectionNotFound(f"No collection {name!r}.")
+            self._delete(name)
+
+    def _delete(self, name: str) -> None:
         catalog = catalog_for(self.settings, name)
         with catalog.rebuild_lock():
             with self._lock:

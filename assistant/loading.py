@@ -173,6 +173,8 @@ def valid_metadata(data: object) -> dict[str, str | list[str]]:
     if not isinstance(data, dict):
         raise ValueError("metadata must be a JSON object")
     for key, value in data.items():
+        if not all(_valid_unicode(text) for text in [key, *(value if isinstance(value, list) else [value])]):
+            raise ValueError(f"metadata field {key!a}: not valid Unicode (a lone surrogate)")
         if not isinstance(key, str) or not key or len(key) > 100:
             raise ValueError(f"metadata field names must be 1-100 characters, got {key!r}")
         if key in ("source", "kind"):
@@ -183,6 +185,16 @@ def valid_metadata(data: object) -> dict[str, str | list[str]]:
         elif not isinstance(value, str):
             raise ValueError(f"metadata field {key!r} must be a string or a list of strings")
     return data
+
+
+def _valid_unicode(value: object) -> bool:
+    if not isinstance(value, str):
+        return True  # the type checks below say what is wrong
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _layout_hint(collection_dir: Path) -> str:

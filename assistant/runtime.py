@@ -12,7 +12,8 @@ from langchain_core.embeddings import Embeddings
 
 from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.answering.generative import GenerativeAnswerer
-from assistant.answering.selector import AnswerModel
+from assistant.answering.reader import Reader
+from assistant.answering.selector import READER_WEIGHTS, WEIGHTS, AnswerModel
 from assistant.answering.types import Answer
 from assistant.catalog import Catalog
 from assistant.chunking import Chunker
@@ -24,7 +25,7 @@ from assistant.library import DEFAULT, Library, catalog_for, sources_dir
 from assistant.llm import LLMClient, LLMUsage
 from assistant.reader import IndexHandle
 from assistant.retrieval import Fusion, Retrieval, Retriever, Turn, query_from_turns
-from assistant.settings import Settings
+from assistant.settings import Settings, packaged_model_path
 
 logger = logging.getLogger(__name__)
 
@@ -148,9 +149,7 @@ def build_library(
     embeddings = embeddings or load_embeddings(
         settings.embedding_model_path, settings.embedding_batch_size, settings.embedding_backend, settings.model_cache
     )
-    extractive = ExtractiveAnswerer(
-        answer_model or AnswerModel.load(), settings.min_answer_confidence, settings.max_answer_sentences
-    )
+    extractive = extractive_answerer(settings, answer_model)
     generative = None
     if settings.generative:
         if not settings.llm_base_url:
@@ -165,6 +164,13 @@ def build_library(
         )
 
     return Library(settings, _builder(settings, embeddings, extractive, generative))
+
+
+def extractive_answerer(settings: Settings, answer_model: AnswerModel | None = None) -> ExtractiveAnswerer:
+    """With the reader model unless ASSISTANT_READER=false (or a given model was trained without it)."""
+    model = answer_model or AnswerModel.load(READER_WEIGHTS if settings.reader else WEIGHTS)
+    reader = Reader(packaged_model_path()) if model.uses_reader else None
+    return ExtractiveAnswerer(model, settings.min_answer_confidence, settings.max_answer_sentences, reader)
 
 
 def library_from(assistant: Assistant) -> Library:

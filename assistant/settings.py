@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Largest file accepted by upload (413 beyond).")
     max_upload_files: int = Field(20, ge=1, description="Files one upload request may carry.")
+    max_queued_jobs: int = Field(16, ge=1, description="Jobs a collection may have waiting (429 beyond).")
+    max_staged_bytes: int = Field(
+        1024 * 1024 * 1024, ge=1, description="Bytes of uploads a collection may hold staged for its jobs (507 beyond)."
+    )
 
     # Embedding and chunking: changing any of these forces a full rebuild.
     embedding_model: str = Field("", description="Sentence-transformers model path; empty = packaged MiniLM.")
@@ -78,6 +82,11 @@ class Settings(BaseSettings):
         "unset = the threshold chosen with the model (bench/train_answerer.py).",
     )
     max_answer_sentences: int = Field(2, ge=1)
+    reader: bool = Field(
+        True,
+        description="Read the best candidate sentences with the reader model (exact short answers, better "
+        "choices and refusals; costs most of the request throughput). false = the fast path without it.",
+    )
 
     # Request limits.
     max_top_k: int = Field(50, ge=1)

@@ -139,8 +139,11 @@ class ChunkStore:
     def query(self, embedding: list[float], k: int, sources: set[str] | None = None) -> list[StoredHit]:
         """Nearest chunks by cosine similarity (1 = same direction); with `sources`, only theirs."""
         # A served generation never changes, so its size is asked once (a round trip per query).
-        if self._size is None:
-            self._size = self.count()
+        try:  # a server gone before the first query is a 503 too, not a raw 500
+            if self._size is None:
+                self._size = self.count()
+        except Exception as error:
+            raise StoreUnavailable(f"Chroma count failed: {error}") from error
         k = min(k, self._size)
         if k <= 0:
             return []

@@ -3,30 +3,100 @@ that can be undone when the rebuild that follows them fails."""
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
+import logging
 import os
 import shutil
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from assistant import formats
 from assistant.errors import SourceUnreadable, UploadRefused
-from assistant.loading import METADATA_DIR, metadata_path, valid_metadata
+from assistant.loading import MAX_METADATA_BYTES, METADATA_DIR, metadata_path, valid_metadata
 
 # Uploads wait here, inside the collection's folder (so placing them is one rename), hidden from
 # the scan. What a restart leaves here is thrown away: its jobs are gone with the process.
 INCOMING_DIR = ".incoming"
+logger = logging.getLogger(__name__)
+# File systems allow 255 bytes a name; a document's metadata is stored as "<name>.json".
+MAX_PART_BYTES = 200
+MAX_NAME_BYTES = 512
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _copy_bounded(source: BinaryIO, target: Path, doc_id: str, max_bytes: int | None) -> None:
+    written = 0
+    with open(target, "wb") as out:
+        while piece := source.read(_PIECE):
+            written += len(piece)
+            if max_bytes is not None and written > max_bytes:
+                raise UploadRefused(
+                    f"{doc_id} is over {max_bytes} bytes (ASSISTANT_MAX_UPLOAD_BYTES).", 413, "too_large"
+                )
+            out.write(piece)
+
+
+def staged_bytes(sources_dir: Path) -> int:
+    """What uploads to a collection hold staged now, waiting for their jobs."""
+    root = sources_dir / INCOMING_DIR
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.is_dir() else 0
+
+
+def _clear(path: Path) -> None:
+    try:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.is_dir():
+            shutil.rmtree(path)
+    except FileNotFoundError:
+        pass
+    except NotADirectoryError:  # a file stands where the path's folder would be: nothing to clear
+        pass
+
+
+def name_conflicts(sources_dir: Path, names: list[str]) -> list[str]:
+    """Names that would turn a folder of documents into a file or the reverse: "x.txt" when
+    "x.txt/inner.txt" exists, "x.txt/under.txt" when the file "x.txt" exists, or both in one request."""
+    problems = []
+    wanted = set(names)
+    for name in names:
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            prefix = "/".join(parts[:i])
+            if (sources_dir / prefix).is_file() or (sources_dir / prefix).is_symlink() or prefix in wanted:
+                problems.append(f"{name} would go under {prefix}, which is a document")
+        if (sources_dir / name).is_dir():
+            problems.append(f"{name} is a folder of documents; delete them first")
+    return problems
 
 
 def safe_name(name: str | None) -> str:
     """The document id an upload may take: a relative path with no way out of the collection."""
     if not name or not name.strip():
         raise UploadRefused("An uploaded file has no name.")
-    if any(unicodedata.category(c) == "Cc" for c in name):
-        raise UploadRefused(f"File name {name!a} holds control characters or NUL.")
+    if not _encodable(name):
+        raise UploadRefused(f"File name {name!a} is not valid Unicode (a lone surrogate).")
+    # Control, format (a right-to-left override, a zero-width space) and line/paragraph separators
+    # make names that look like others, or break a log line.
+    if any(unicodedata.category(c) in _INVISIBLE for c in name):
+        raise UploadRefused(
+            f"File name {name!a} holds control, format or separator characters (NUL, U+202E, U+200B, U+2028...)."
+        )
+    # One spelling per name: "café" typed precomposed (NFC) or decomposed (NFD) is one document.
+    name = unicodedata.normalize("NFC", name)
     if "\\" in name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         raise UploadRefused(f"File name {name!a} is absolute or uses backslashes: send a relative name.")
     parts = name.split("/")
@@ -34,59 +104,92 @@ def safe_name(name: str | None) -> str:
         raise UploadRefused(f"File name {name!a} has an empty, '.' or '..' part.")
     if any(part.startswith(".") for part in parts):
         raise UploadRefused(f"File name {name!a} is hidden (starts with '.'), and hidden files are not indexed.")
-    if len(name.encode()) > 512 or any(len(part.encode()) > 255 for part in parts):
-        raise UploadRefused(f"File name {name[:80]!a}... is too long.")
+    if len(name.encode()) > MAX_NAME_BYTES or any(len(part.encode()) > MAX_PART_BYTES for part in parts):
+        raise UploadRefused(
+            f"File name {name[:80]!a}... is too long: at most {MAX_PART_BYTES} bytes (UTF-8) a part "
+            f"and {MAX_NAME_BYTES} in all."
+        )
     if Path(name).suffix.lower() not in formats.SUFFIXES:
         allowed = ", ".join(formats.SUFFIXES)
         raise UploadRefused(f"{name}: unsupported type; allowed: {allowed}.", status=415, code="unsupported_type")
     return name
 
 
-def check_content(name: str, data: bytes) -> None:
-    """The bytes must be what the name says: a .pdf that is an executable is refused (415)."""
+def check_content(name: str, data: bytes | BinaryIO) -> None:
+    """The bytes (or a seekable file of them) must be what the name says: a .pdf that is an
+    executable is refused (415). Files are read in pieces: a staged upload is never held whole."""
+    handle = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
     suffix = Path(name).suffix.lower()
-    problem = _content_problem(suffix, data)
+    handle.seek(0)
+    problem = _content_problem(suffix, handle)
     if problem:
         raise UploadRefused(f"{name}: {problem}", status=415, code="unsupported_type")
     if suffix in (".docx", ".pptx", ".epub"):
         try:
-            formats.check_archive(data)
+            handle.seek(0)
+            formats.check_archive(handle)
         except SourceUnreadable as error:
             raise UploadRefused(f"{name}: {error}", status=413, code="archive_too_large") from None
 
 
 _ZIP_MEMBER = {".docx": "word/document.xml", ".pptx": "ppt/presentation.xml", ".epub": "META-INF/container.xml"}
+_PIECE = 1 << 20
 
 
-def _content_problem(suffix: str, data: bytes) -> str | None:
+def _content_problem(suffix: str, handle: BinaryIO) -> str | None:
+    head = handle.read(8)
     if suffix == ".pdf":
-        return None if data.startswith(b"%PDF-") else "not a PDF (no %PDF- header)"
+        return None if head.startswith(b"%PDF-") else "not a PDF (no %PDF- header)"
     if suffix in _ZIP_MEMBER:
-        if not data.startswith(b"PK\x03\x04"):
+        if not head.startswith(b"PK\x03\x04"):
             return f"not a {suffix} file (not a ZIP container)"
         try:
-            names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
+            handle.seek(0)
+            names = set(zipfile.ZipFile(handle).namelist())
         except zipfile.BadZipFile:
             return f"not a {suffix} file (a damaged ZIP container)"
         return None if _ZIP_MEMBER[suffix] in names else f"not a {suffix} file (no {_ZIP_MEMBER[suffix]})"
-    # Text formats: text, not binary named .txt.
-    if b"\0" in data[:65536]:
-        return f"not a {suffix} file (binary content)"
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        if suffix not in (".html", ".htm"):  # pages may declare another charset
-            return f"not a {suffix} file (not UTF-8 text)"
+    # Text formats: text, not binary named .txt: no NUL anywhere, and UTF-8 throughout.
+    handle.seek(0)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    utf8 = True
+    while piece := handle.read(_PIECE):
+        if b"\0" in piece:
+            return f"not a {suffix} file (binary content)"
+        if utf8:
+            try:
+                decoder.decode(piece)
+            except UnicodeDecodeError:
+                utf8 = False
+    if utf8:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            utf8 = False
+    if not utf8 and suffix not in (".html", ".htm"):  # pages may declare another charset
+        return f"not a {suffix} file (not UTF-8 text)"
     return None
 
 
 def parse_metadata(raw: str | None) -> dict:
+    """Refused at upload for what would otherwise be dropped at index time: over the size limit,
+    nested (RecursionError deep down), or not valid Unicode."""
     if raw is None or not raw.strip():
         return {}
+    if not _encodable(raw):
+        raise UploadRefused("metadata: not valid Unicode (a lone surrogate such as \\ud800).", 422, "invalid_metadata")
+    if len(raw.encode()) > MAX_METADATA_BYTES:
+        raise UploadRefused(f"metadata: over {MAX_METADATA_BYTES} bytes.", 413, "too_large")
     try:
-        return valid_metadata(json.loads(raw))
+        parsed = json.loads(raw)
+    except RecursionError:
+        raise UploadRefused("metadata: nested too deep; give an object of strings or lists of strings.") from None
     except ValueError as error:
         raise UploadRefused(f"metadata: {error}") from None
+    try:
+        return valid_metadata(parsed)
+    except ValueError as error:
+        raise UploadRefused(f"metadata: {error}", 422, "invalid_metadata") from None
 
 
 @dataclass
@@ -97,10 +200,18 @@ class SourceChange:
     work_dir: Path  # sources/<c>/.incoming/<job>: staged uploads and the backups of what they replace
     _undo: list[tuple[Path, Path | None]] = field(default_factory=list)  # (path, backup or None=new)
 
-    def stage(self, doc_id: str, data: bytes, metadata: dict) -> None:
+    def stage(self, doc_id: str, data: bytes | BinaryIO, metadata: dict, max_bytes: int | None = None) -> Path:
+        """Write one upload (bytes, or a file copied in pieces up to `max_bytes`: 413 beyond)."""
         staged = self.work_dir / "staged" / doc_id
         staged.parent.mkdir(parents=True, exist_ok=True)
-        staged.write_bytes(data)
+        if isinstance(data, bytes | bytearray):
+            staged.write_bytes(data)
+        else:
+            _copy_bounded(data, staged, doc_id, max_bytes)
+        self._write_metadata(doc_id, metadata)
+        return staged
+
+    def _write_metadata(self, doc_id: str, metadata: dict) -> None:
         meta = self.work_dir / "staged" / METADATA_DIR / f"{doc_id}.json"
         meta.parent.mkdir(parents=True, exist_ok=True)
         meta.write_text(json.dumps(metadata))
@@ -137,11 +248,16 @@ class SourceChange:
             os.replace(new, target)
 
     def undo(self) -> None:
+        """Every step back, whatever failed on the way forward or fails now: one step that cannot
+        be undone (logged) does not stop the others."""
         for target, backup in reversed(self._undo):
-            if backup is not None:
-                os.replace(backup, target)
-            else:
-                target.unlink(missing_ok=True)
+            try:
+                _clear(target)  # what the step put there, if it got that far
+                if backup is not None:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(backup, target)
+            except OSError as error:
+                logger.error("Could not put %s back: %s", target, error)
         self._undo.clear()
 
     def discard(self) -> None:

@@ -57,6 +57,10 @@ class Outcome:
     words: int
     latency_ms: float
     baseline_holds: bool = False
+    short: str | None = None  # the short answer, if any
+    short_em: float = 0.0  # SQuAD exact match and token F1 of the short answer (0 when missing)
+    short_f1: float = 0.0
+    short_valid: bool = True  # short answer == its source slice, inside its citation's span
 
 
 def corpus(
@@ -106,6 +110,7 @@ def ask(assistant: Assistant, question: SquadQuestion, with_baseline: bool = Tru
     texts = assistant.handle.current().texts
     plain = MARKER.sub("", answer.text)
     cited = [c.text for c in answer.citations]
+    short = answer.short_answer
     return Outcome(
         id=question.id,
         article=question.article,
@@ -121,6 +126,24 @@ def ask(assistant: Assistant, question: SquadQuestion, with_baseline: bool = Tru
         latency_ms=latency,
         baseline_holds=with_baseline
         and squad_data.holds(baseline_answer(assistant, question.question), question.answers),
+        short=short.text if short else None,
+        short_em=squad_data.exact_match(short.text, question.answers) if short and question.answerable else 0.0,
+        short_f1=squad_data.token_f1(short.text, question.answers) if short and question.answerable else 0.0,
+        short_valid=short_answer_valid(answer, texts),
+    )
+
+
+def short_answer_valid(answer, texts: dict[str, str]) -> bool:
+    """The short answer is its source's exact slice and lies inside the citation it names."""
+    short = answer.short_answer
+    if short is None:
+        return True
+    citation = next((c for c in answer.citations if c.n == short.n), None)
+    return (
+        texts.get(short.source, "")[short.start : short.end] == short.text
+        and citation is not None
+        and citation.source == short.source
+        and citation.start <= short.start <= short.end <= citation.end
     )
 
 
@@ -138,7 +161,9 @@ def summary(outcomes: list[Outcome]) -> dict:
         "holds": mean([o.holds for o in answerable]),
         "cited_holds": mean([o.cited_holds for o in answerable]),
         "paragraph_cited": mean([o.paragraph_cited for o in answerable]),
-        "validity": mean([o.valid for o in outcomes]),
+        "validity": mean([o.valid and o.short_valid for o in outcomes]),
+        "short_em": mean([o.short_em for o in answerable]),
+        "short_f1": mean([o.short_f1 for o in answerable]),
         "false_abstention": mean([o.abstained for o in answerable]),
         "correct_abstention": mean([o.abstained for o in unanswerable]),
         "answer_words": mean([o.words for o in answered]),
@@ -153,7 +178,9 @@ COLUMNS = (
     ("baseline_holds", "baseline", "{:.3f}"),
     ("cited_holds", "cited span holds", "{:.3f}"),
     ("paragraph_cited", "gold para cited", "{:.3f}"),
-    ("validity", "cit. valid", "{:.3f}"),
+    ("short_em", "short EM", "{:.3f}"),
+    ("short_f1", "short F1", "{:.3f}"),
+    ("validity", "offsets valid", "{:.3f}"),
     ("false_abstention", "false abst.", "{:.3f}"),
     ("correct_abstention", "correct abst.", "{:.3f}"),
     ("answer_words", "words", "{:.1f}"),

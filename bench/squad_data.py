@@ -13,6 +13,7 @@ import json
 import re
 import string
 import textwrap
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,25 @@ def holds(text: str, answers: tuple[str, ...]) -> bool:
     """One of the gold answers appears inside the text, after normalization."""
     haystack = f" {normalize(text)} "
     return any(normalize(a) and f" {normalize(a)} " in haystack for a in answers)
+
+
+def exact_match(prediction: str, answers: tuple[str, ...]) -> float:
+    """SQuAD's exact match: the normalized prediction equals a normalized gold answer."""
+    return float(any(normalize(prediction) == normalize(a) for a in answers))
+
+
+def token_f1(prediction: str, answers: tuple[str, ...]) -> float:
+    """SQuAD's token F1 against the best-matching gold answer."""
+    predicted = normalize(prediction).split()
+    best = 0.0
+    for answer in answers:
+        gold = normalize(answer).split()
+        common = Counter(predicted) & Counter(gold)
+        same = sum(common.values())
+        if same:
+            precision, recall = same / len(predicted), same / len(gold)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
 
 
 def shares_passage(cited: str, paragraph: str, n: int = 6) -> bool:

@@ -1,12 +1,16 @@
 """Fit the extractive answer model on the tune articles of SQuAD 2.0 and write its weights.
 
-    .venv/bin/python -m bench.train_answerer            # writes assistant/answering/selector_weights.json
-    .venv/bin/python -m bench.train_answerer --dry-run  # prints the figures, writes nothing
+    .venv/bin/python -m bench.train_answerer              # with the reader: writes reader_weights.json
+    .venv/bin/python -m bench.train_answerer --no-reader  # the fast path: writes selector_weights.json
+    .venv/bin/python -m bench.train_answerer --dry-run    # prints the figures, writes nothing
 
 Only the tune split (the articles at even positions of dev-public.json) is used: the plain-text
 corpus is indexed as `assistant index` would, every question is retrieved as /chat would, and
 each candidate sentence is labelled by whether it holds a gold answer.
 
+- With the reader, the short-list model (features.SENTENCE_FEATURES alone) is fitted first on
+  all tune questions; its top reading.READ_COUNT sentences are read by the reader model, whose
+  findings (features.READER_SENTENCE_FEATURES, READER_QUESTION_FEATURES) join the features below.
 - The sentence model is a logistic regression over features.SENTENCE_FEATURES, fitted on the
   answerable questions' candidates.
 - The answer model is a logistic regression over features.QUESTION_FEATURES, fitted on every
@@ -34,20 +38,26 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from assistant.answering import reading
 from assistant.answering.features import (
     QUESTION_FEATURES,
+    READER_QUESTION_FEATURES,
+    READER_SENTENCE_FEATURES,
     SENTENCE_FEATURES,
     Candidate,
     QuestionPart,
     analyse,
     candidates,
     question_features,
+    reader_question_features,
     sentence_features,
 )
-from assistant.answering.selector import WEIGHTS, AnswerModel, LinearModel
+from assistant.answering.reader import Reader
+from assistant.answering.selector import READER_WEIGHTS, WEIGHTS, AnswerModel, LinearModel
 from assistant.retrieval import Query
 from assistant.runtime import Assistant
 from assistant.sentences import SentenceIndex
+from assistant.settings import packaged_model_path
 from bench import squad_data
 from bench.squad import corpus
 from bench.squad_data import SquadQuestion
@@ -70,13 +80,22 @@ class Example:
     question: SquadQuestion
     part: QuestionPart
     found: list[Candidate]
-    rows: np.ndarray
+    rows: np.ndarray  # what the sentence model reads: the sentence features (+ the reader's)
     labels: np.ndarray  # 1 where the candidate holds a gold answer (always 0 if unanswerable)
     passage_terms: frozenset[str]
+    base_rows: np.ndarray | None = None  # the sentence features alone
+    reader_rows: np.ndarray | None = None
+    readings: reading.Readings | None = None
+    texts: dict[str, str] | None = None  # the index's documents, which the reader's windows are cut from
+
+    def __post_init__(self) -> None:
+        if self.base_rows is None:
+            self.base_rows = self.rows
 
 
 def examples(assistant: Assistant, questions: list[SquadQuestion]) -> list[Example]:
     found_examples = []
+    texts = assistant.handle.current().texts
     for question in questions:
         retrieval = assistant.retriever.retrieve(Query(question.question))
         sentences = retrieval.index.sentences
@@ -94,9 +113,19 @@ def examples(assistant: Assistant, questions: list[SquadQuestion]) -> list[Examp
                 rows=sentence_features(parts[0], found, vector),
                 labels=labels,
                 passage_terms=frozenset().union(*(c.terms for c in found)),
+                texts=texts,
             )
         )
     return found_examples
+
+
+def add_readings(batch: list[Example], shortlist: LinearModel, reader: Reader, sentences: SentenceIndex) -> None:
+    """The reader over each example's short list, as serving runs it (selector.choose)."""
+    for e in batch:
+        listed = [int(i) for i in np.argsort(-shortlist.logits(e.base_rows), kind="stable")[: reading.READ_COUNT]]
+        e.readings = reading.read(reader, e.part.text, e.found, listed, sentences, e.texts)
+        e.reader_rows = e.readings.rows()
+        e.rows = np.hstack([e.base_rows, e.reader_rows])
 
 
 def fit(rows: np.ndarray, targets: np.ndarray, names: tuple[str, ...], c: float) -> LinearModel:
@@ -106,11 +135,20 @@ def fit(rows: np.ndarray, targets: np.ndarray, names: tuple[str, ...], c: float)
     return LinearModel(names, scaler.mean_, scale, model.coef_[0], float(model.intercept_[0]))
 
 
-def fit_sentence_model(train: list[Example]) -> LinearModel:
+def fit_sentence_model(train: list[Example], base: bool = False) -> LinearModel:
     answerable = [e for e in train if e.question.answerable and e.labels.any()]
-    rows = np.vstack([e.rows for e in answerable])
+    rows = np.vstack([e.base_rows if base else e.rows for e in answerable])
     targets = np.concatenate([e.labels for e in answerable])
-    return fit(rows, targets, SENTENCE_FEATURES, SENTENCE_C)
+    return fit(rows, targets, _sentence_names(train, base), SENTENCE_C)
+
+
+def _sentence_names(batch: list[Example], base: bool = False) -> tuple[str, ...]:
+    with_reader = not base and batch[0].reader_rows is not None
+    return SENTENCE_FEATURES + (READER_SENTENCE_FEATURES if with_reader else ())
+
+
+def _question_names(batch: list[Example]) -> tuple[str, ...]:
+    return QUESTION_FEATURES + (READER_QUESTION_FEATURES if batch[0].reader_rows is not None else ())
 
 
 def answer_rows(
@@ -121,7 +159,10 @@ def answer_rows(
     for e in batch:
         logits = sentence_model.logits(e.rows)
         chosen = int(np.argmax(logits))
-        rows.append(question_features(e.part, e.found, e.rows, logits, chosen, e.passage_terms, sentences))
+        row = question_features(e.part, e.found, e.base_rows, logits, chosen, e.passage_terms, sentences)
+        if e.reader_rows is not None:
+            row = np.concatenate([row, reader_question_features(e.reader_rows, chosen)])
+        rows.append(row)
         targets.append(float(e.labels[chosen] > 0))
     return np.vstack(rows), np.asarray(targets)
 
@@ -202,6 +243,7 @@ def report(name: str, batch: list[Example], models, probabilities: np.ndarray, t
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="print figures, write no weights")
+    parser.add_argument("--no-reader", action="store_true", help="the fast path's model, without the reader")
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -212,6 +254,14 @@ def main() -> None:
     tune_examples = examples(assistant, [q for q in questions if q.article in tune])
     held_examples = examples(assistant, [q for q in questions if q.article in held_out])
     print(f"examples: tune {len(tune_examples)}, held out {len(held_examples)} ({time.perf_counter() - started:.0f}s)")
+    shortlist = None
+    if not args.no_reader:
+        shortlist = fit_sentence_model(tune_examples, base=True)
+        reader = Reader(packaged_model_path())
+        add_readings(tune_examples, shortlist, reader, sentences)
+        add_readings(held_examples, shortlist, reader, sentences)
+        print(f"read the short lists ({time.perf_counter() - started:.0f}s)")
+    question_names = _question_names(tune_examples)
 
     # Answer model: fitted on rows from sentence models that never saw the question's article.
     folds = sentence_folds(tune_examples)
@@ -221,20 +271,20 @@ def main() -> None:
     oof = np.zeros(len(order))
     for article in sorted(set(groups)):
         own = groups == article
-        oof[own] = _probabilities(fit(rows[~own], targets[~own], QUESTION_FEATURES, ANSWER_C), rows[own])
+        oof[own] = _probabilities(fit(rows[~own], targets[~own], question_names, ANSWER_C), rows[own])
     threshold = threshold_for(oof, answerable, TARGET_FALSE_ABSTENTION)
     gap = gap_for(order, folds)
     report("tune (out of article)", order, lambda e: folds[e.question.article], oof, threshold, gap)
 
     sentence_model = fit_sentence_model(tune_examples)
-    answer_model = fit(rows, targets, QUESTION_FEATURES, ANSWER_C)
+    answer_model = fit(rows, targets, question_names, ANSWER_C)
     held_rows, _ = answer_rows(sentence_model, held_examples, sentences)
     held = _probabilities(answer_model, held_rows)
     report("held out", held_examples, lambda e: sentence_model, held, threshold, gap)
     print(f"threshold {threshold:.4f}, runner-up gap {gap}")
-    for name, weight in sorted(zip(SENTENCE_FEATURES, sentence_model.coef, strict=True), key=lambda x: -abs(x[1])):
+    for name, weight in sorted(zip(sentence_model.names, sentence_model.coef, strict=True), key=lambda x: -abs(x[1])):
         print(f"  sentence {name:28} {weight:+.3f}")
-    for name, weight in sorted(zip(QUESTION_FEATURES, answer_model.coef, strict=True), key=lambda x: -abs(x[1])):
+    for name, weight in sorted(zip(question_names, answer_model.coef, strict=True), key=lambda x: -abs(x[1])):
         print(f"  answer   {name:28} {weight:+.3f}")
 
     if args.dry_run:
@@ -249,8 +299,12 @@ def main() -> None:
         "sentence_model": sentence_model.to_json(),
         "answer_model": answer_model.to_json(),
     }
-    WEIGHTS.write_text(json.dumps(weights, indent=1) + "\n")
-    print(f"wrote {WEIGHTS} ({time.perf_counter() - started:.0f}s)")
+    if shortlist is not None:
+        weights["shortlist_model"] = shortlist.to_json()
+        weights["read_count"] = reading.READ_COUNT
+    path = WEIGHTS if shortlist is None else READER_WEIGHTS
+    path.write_text(json.dumps(weights, indent=1) + "\n")
+    print(f"wrote {path} ({time.perf_counter() - started:.0f}s)")
 
 
 def _probabilities(model: LinearModel, rows: np.ndarray) -> np.ndarray:

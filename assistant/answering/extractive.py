@@ -1,24 +1,32 @@
 """The offline default: quote the retrieved sentence that answers each part of the question.
 
-Which sentence, and whether to answer at all, is the answer model's decision (selector.py).
+Which sentence, and whether to answer at all, is the answer model's decision (selector.py); with
+the reader model (reader.py) the answer also leads with the exact short answer inside it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from assistant.answering import reading
 from assistant.answering.citations import MARKER, CitationBook
 from assistant.answering.features import analyse, candidates
+from assistant.answering.reader import Reader
 from assistant.answering.selector import AnswerModel, Choice, choose, refusal_reason
-from assistant.answering.types import ABSTAIN_TEXT, Answer
+from assistant.answering.types import ABSTAIN_TEXT, Answer, ShortAnswer
 from assistant.retrieval import Retrieval
 
 
 class ExtractiveAnswerer:
     """Quotes the best sentence for each part of the question, followed by its [n] marker."""
 
-    def __init__(self, model: AnswerModel, threshold: float | None = None, max_sentences: int = 2) -> None:
+    def __init__(
+        self, model: AnswerModel, threshold: float | None = None, max_sentences: int = 2, reader: Reader | None = None
+    ) -> None:
+        if model.uses_reader and reader is None:
+            raise ValueError("this answer model was trained with the reader model; give it one")
         self.model = model
+        self.reader = reader if model.uses_reader else None
         self.threshold = model.threshold if threshold is None else threshold
         self._max_sentences = max_sentences
 
@@ -35,7 +43,17 @@ class ExtractiveAnswerer:
             return "The retrieved passages hold no sentence to quote."
         passage_terms = frozenset().union(*(c.terms for c in found))
         query_vector = np.asarray(retrieval.query_vector, dtype=np.float32)
-        return [choose(part, found, query_vector, passage_terms, sentences, self.model) for part in parts]
+        texts = retrieval.index.texts
+
+        def reader_for(question: str):
+            if self.reader is None:
+                return None
+            return lambda listed: reading.read(self.reader, question, found, listed, sentences, texts)
+
+        return [
+            choose(part, found, query_vector, passage_terms, sentences, self.model, reader_for(part.text))
+            for part in parts
+        ]
 
     def answer(self, retrieval: Retrieval) -> Answer:
         choices = self.choices(retrieval)
@@ -54,14 +72,37 @@ class ExtractiveAnswerer:
         book = CitationBook()
         texts = retrieval.index.texts
         quoted = [f"{quote(c.text)} [{book.cite(c.passage, c.start, c.end, texts[c.source])}]" for c in chosen]
+        first = choices[0].candidate
+        n = book.cite(first.passage, first.start, first.end, texts[first.source])
+        short = short_answer(choices[0], n, texts[first.source])
         return Answer(
-            text=" ".join(quoted),
+            text=" ".join(([f"{quote(short.text)} —"] if short else []) + quoted),
+            short_answer=short,
             citations=book.citations,
             abstained=False,
             passages=retrieval.passages,
             generation=retrieval.index.generation,
             confidence=round(weakest.probability, 4),
         )
+
+
+def short_answer(choice: Choice, n: int, document_text: str) -> ShortAnswer | None:
+    """The reader's span inside the chosen sentence (cut at its end), exact offsets, or None."""
+    span, sentence = choice.short, choice.candidate
+    if span is None:
+        return None
+    start, end = max(span.start, sentence.start), min(span.end, sentence.end)
+    while start < end and (document_text[start].isspace() or document_text[start] in _LEADING):
+        start += 1
+    while end > start and (document_text[end - 1].isspace() or document_text[end - 1] in _TRAILING):
+        end -= 1
+    if end <= start or not MARKER.sub("", document_text[start:end]).strip():
+        return None
+    return ShortAnswer(text=document_text[start:end], source=sentence.source, start=start, end=end, n=n)
+
+
+_LEADING = "([{“‘\"'"
+_TRAILING = ",;:.)]}”’\"'"
 
 
 def quote(sentence: str) -> str:

@@ -313,3 +313,26 @@ def question_features(
         ],
         dtype=np.float64,
     )
+
+
+# What the reader model (reader.py, reading.py) adds, when it runs.
+READER_SENTENCE_FEATURES = (
+    "reader_answerable",  # the answerability logit of the window centred on the sentence
+    "reader_span",  # the best span found inside the sentence: span logits + its window's logit
+    "reader_read",  # the sentence was on the short list the reader read
+)
+READER_QUESTION_FEATURES = (
+    "reader_chosen_answerable",
+    "reader_chosen_span",
+    "reader_best_answerable",  # the best window of all read: does anything answer?
+    "reader_chosen_holds_best_span",
+)
+
+
+def reader_question_features(reader_rows: np.ndarray, chosen: int) -> np.ndarray:
+    """One row of READER_QUESTION_FEATURES from the candidates' READER_SENTENCE_FEATURES."""
+    answerable, span = reader_rows[:, 0], reader_rows[:, 1]
+    return np.asarray(
+        [answerable[chosen], span[chosen], answerable.max(), float(span[chosen] >= span.max())],
+        dtype=np.float64,
+    )

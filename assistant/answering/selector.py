@@ -1,8 +1,11 @@
 """The answer model: which retrieved sentence answers each part of the question, and whether to
-answer at all. Features in features.py, weights in selector_weights.json, both learned by
-bench/train_answerer.py from the tune articles of ../shared/benchmarks/squad2.
+answer at all. Features in features.py, weights learned by bench/train_answerer.py from the tune
+articles of ../shared/benchmarks/squad2: reader_weights.json with the reader model (the default),
+selector_weights.json without it (ASSISTANT_READER=false, the fast path).
 
-Two logistic regressions, applied in turn:
+Logistic regressions, applied in turn:
+0. with the reader, the short-list model (the sentence features alone) picks the sentences the
+   reader reads (reading.py); its findings become more sentence and answer features;
 1. the sentence model scores every candidate sentence (does it hold the answer?); the best wins;
 2. the answer model looks at the winner against the question (margin over the runner-up, rare
    question words it lacks, negation, a number or name it does not mention...) and gives the
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,15 +25,20 @@ import numpy as np
 
 from assistant.answering.features import (
     QUESTION_FEATURES,
+    READER_QUESTION_FEATURES,
+    READER_SENTENCE_FEATURES,
     SENTENCE_FEATURES,
     Candidate,
     QuestionPart,
     question_features,
+    reader_question_features,
     sentence_features,
 )
+from assistant.answering.reading import READ_COUNT, Readings, Span
 from assistant.sentences import SentenceIndex
 
 WEIGHTS = Path(__file__).with_name("selector_weights.json")
+READER_WEIGHTS = Path(__file__).with_name("reader_weights.json")
 
 
 @dataclass(frozen=True)
@@ -75,25 +84,43 @@ class AnswerModel:
     # The runner-up sentence is quoted too when its score is this close to the best one's: when
     # the model cannot tell two sentences apart, showing both answers more often than guessing.
     second_sentence_gap: float = 0.0
+    # With the reader: the model that picks the sentences it reads. None: no reader.
+    shortlist: LinearModel | None = None
+
+    @property
+    def uses_reader(self) -> bool:
+        return self.shortlist is not None
 
     @classmethod
-    def untrained(cls) -> AnswerModel:
+    def untrained(cls, reader: bool = False) -> AnswerModel:
         """All weights zero: every sentence scores alike. What training starts from."""
 
         def zeros(names: tuple[str, ...]) -> LinearModel:
             n = len(names)
             return LinearModel(names, np.zeros(n), np.ones(n), np.zeros(n), 0.0)
 
+        if reader:
+            return cls(
+                zeros(SENTENCE_FEATURES + READER_SENTENCE_FEATURES),
+                zeros(QUESTION_FEATURES + READER_QUESTION_FEATURES),
+                0.5,
+                0.0,
+                zeros(SENTENCE_FEATURES),
+            )
         return cls(zeros(SENTENCE_FEATURES), zeros(QUESTION_FEATURES), 0.5, 0.0)
 
     @classmethod
     def load(cls, path: Path = WEIGHTS) -> AnswerModel:
         data = json.loads(path.read_text())
+        reader = "shortlist_model" in data
+        extra_sentence = READER_SENTENCE_FEATURES if reader else ()
+        extra_question = READER_QUESTION_FEATURES if reader else ()
         return cls(
-            sentence=LinearModel.from_json(data["sentence_model"], SENTENCE_FEATURES),
-            answer=LinearModel.from_json(data["answer_model"], QUESTION_FEATURES),
+            sentence=LinearModel.from_json(data["sentence_model"], SENTENCE_FEATURES + extra_sentence),
+            answer=LinearModel.from_json(data["answer_model"], QUESTION_FEATURES + extra_question),
             threshold=float(data["threshold"]),
             second_sentence_gap=float(data["second_sentence_gap"]),
+            shortlist=LinearModel.from_json(data["shortlist_model"], SENTENCE_FEATURES) if reader else None,
         )
 
 
@@ -107,6 +134,13 @@ class Choice:
     missing: tuple[str, ...]  # the question's words for terms the sentence and its neighbours lack
     unknown: tuple[str, ...]  # the question's words the sources never use
     asked: tuple[str, ...]  # the question's own content words
+    short: Span | None = None  # the reader's exact answer inside the chosen sentence
+
+
+def shortlist(model: AnswerModel, rows: np.ndarray) -> list[int]:
+    """The candidates the reader reads: the short-list model's best READ_COUNT."""
+    assert model.shortlist is not None
+    return [int(i) for i in np.argsort(-model.shortlist.logits(rows), kind="stable")[:READ_COUNT]]
 
 
 def choose(
@@ -116,13 +150,24 @@ def choose(
     passage_terms: frozenset[str],
     sentences: SentenceIndex,
     model: AnswerModel,
+    read: Callable[[list[int]], Readings] | None = None,
 ) -> Choice:
+    """The best sentence for one question part; `read` runs the reader over a short list."""
     rows = sentence_features(part, found, query_vector)
-    logits = model.sentence.logits(rows)
+    readings = None
+    if model.uses_reader:
+        if read is None:
+            raise ValueError("this answer model was trained with the reader; pass `read`")
+        readings = read(shortlist(model, rows))
+        logits = model.sentence.logits(np.hstack([rows, readings.rows()]))
+    else:
+        logits = model.sentence.logits(rows)
     order = np.argsort(-logits, kind="stable")
     chosen = int(order[0])
     close = len(order) > 1 and logits[chosen] - logits[order[1]] < model.second_sentence_gap
     row = question_features(part, found, rows, logits, chosen, passage_terms, sentences)
+    if readings is not None:
+        row = np.concatenate([row, reader_question_features(readings.rows(), chosen)])
     best = found[chosen]
     window = best.terms | best.previous_terms | best.next_terms
     return Choice(
@@ -132,6 +177,7 @@ def choose(
         missing=tuple(part.surface[t] for t in part.surface if t not in window),
         unknown=tuple(part.surface[t] for t in part.surface if not sentences.known(t)),
         asked=tuple(part.surface.values()),
+        short=readings.spans[chosen] if readings is not None else None,
     )
 
 

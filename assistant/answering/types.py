@@ -23,6 +23,17 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class ShortAnswer:
+    """The exact answer inside a cited sentence: `text == source text[start:end]`, inside citation n."""
+
+    text: str
+    source: str
+    start: int
+    end: int
+    n: int
+
+
+@dataclass(frozen=True)
 class Answer:
     text: str
     citations: list[Citation]
@@ -37,6 +48,7 @@ class Answer:
     # Seconds spent retrieving, answering, and inside the answer at the LLM (metrics, logs).
     timings: dict[str, float] = field(default_factory=dict)
     llm_usage: LLMUsage | None = None
+    short_answer: ShortAnswer | None = None
 
 
 ABSTAIN_TEXT = "I could not find an answer to that in the sources."

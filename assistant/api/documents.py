@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from assistant.api.deps import AdminDep, CallerDep, JobsDep, LibraryDep, assistant_for
 from assistant.api.schemas import (
@@ -22,7 +24,15 @@ from assistant.jobs import Job
 from assistant.library import check_name
 from assistant.loading import candidate_files
 from assistant.runtime import Assistant
-from assistant.uploads import INCOMING_DIR, SourceChange, check_content, parse_metadata, safe_name
+from assistant.uploads import (
+    INCOMING_DIR,
+    SourceChange,
+    check_content,
+    name_conflicts,
+    parse_metadata,
+    safe_name,
+    staged_bytes,
+)
 
 router = APIRouter()
 ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 411, 413, 415, 422, 429, 503)}
@@ -67,43 +77,109 @@ def delete_collection(name: str, http: Request, library: LibraryDep, _: AdminDep
     library.delete(name)
 
 
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files"],
+                    "properties": {
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "One or more documents; a file with an existing name replaces it.",
+                        },
+                        "metadata": {
+                            "type": "string",
+                            "description": 'JSON object given to every file: {"tags": ["hr"], "title": "..."}.',
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
 @router.post(
-    "/collections/{name}/documents", status_code=202, response_model=JobOut, responses=ERRORS, summary="Upload"
+    "/collections/{name}/documents",
+    status_code=202,
+    response_model=JobOut,
+    responses={**ERRORS, 429: {"model": ErrorResponse}, 507: {"model": ErrorResponse}},
+    summary="Upload",
+    openapi_extra=_UPLOAD_BODY,
 )
-def upload(
-    name: str,
-    http: Request,
-    jobs: JobsDep,
-    _: AdminDep,
-    files: list[UploadFile] = File(description="One or more documents; a file with an existing name replaces it."),
-    metadata: str | None = Form(
-        None, description='JSON object given to every file: {"tags": ["hr"], "title": "...", "team": "..."}.'
-    ),
-) -> JSONResponse:
+async def upload(name: str, http: Request, jobs: JobsDep, library: LibraryDep, _: AdminDep) -> JSONResponse:
     """Write the files into the collection's folder and index them (incrementally), as a job:
     202 with the job, whose progress `GET /jobs/{id}` reports. Checked first, all or nothing:
-    names (no `..`, absolute paths or control characters: 400), size (413), type by content (415)."""
+    names (no `..`, absolute paths or control characters: 400), size (413), type by content (415),
+    a name that would turn a folder of documents into a file or back (409), too many jobs waiting
+    (429) or too many bytes staged (507) for the collection.
+
+    The key and its collections are checked from the headers before the body is read (the body
+    of a refused request is never read); each part is spooled to disk as it arrives."""
     settings = http.app.state.settings
-    assistant = assistant_for(http, name)
-    if len(files) > settings.max_upload_files:
-        raise UploadRefused(f"{len(files)} files sent; the limit is {settings.max_upload_files} a request.", 413)
+    check_scope(http, check_name(name))
+    assistant = await run_in_threadpool(assistant_for, http, name)
+    if jobs.waiting(name) >= settings.max_queued_jobs:
+        raise UploadRefused(
+            f"{settings.max_queued_jobs} jobs already wait for the collection {name!r}; retry when they are done.",
+            429,
+            "too_many_jobs",
+        )
+    declared = int(http.headers.get("content-length") or 0)
+    staged = await run_in_threadpool(staged_bytes, assistant.sources)
+    if staged + declared > settings.max_staged_bytes:
+        raise UploadRefused(
+            f"the collection {name!r} holds {staged} bytes of uploads waiting to be indexed; this one would pass "
+            f"the limit of {settings.max_staged_bytes} (ASSISTANT_MAX_STAGED_BYTES). Retry when its jobs are done.",
+            507,
+            "too_much_staged",
+        )
+    try:
+        form = await http.form(max_files=settings.max_upload_files, max_fields=16)
+    except HTTPException as error:
+        raise UploadRefused(f"{error.detail}", 413 if "many" in str(error.detail).lower() else 400) from None
+    try:
+        files = [item for item in form.getlist("files") if isinstance(item, StarletteUpload)]
+        metadata = form.get("metadata")
+        if not files:
+            raise UploadRefused("No files: send one or more as multipart form field 'files'.")
+        return await run_in_threadpool(
+            _accept, assistant, name, files, metadata if isinstance(metadata, str) else None, library, jobs, settings
+        )
+    finally:
+        await form.close()
+
+
+def _accept(assistant: Assistant, name: str, files: list, metadata: str | None, library, jobs, settings):
     fields = parse_metadata(metadata)
-    received: dict[str, bytes] = {}
+    names: list[str] = []
     for upload_file in files:
         doc_id = safe_name(upload_file.filename)
-        if doc_id in received:
+        if doc_id in names:
             raise UploadRefused(f"{doc_id} is sent twice.")
-        data = upload_file.file.read(settings.max_upload_bytes + 1)
-        if len(data) > settings.max_upload_bytes:
-            raise UploadRefused(
-                f"{doc_id} is over {settings.max_upload_bytes} bytes (ASSISTANT_MAX_UPLOAD_BYTES).", 413, "too_large"
-            )
-        check_content(doc_id, data)
-        received[doc_id] = data
-    change = SourceChange(assistant.sources, assistant.sources / INCOMING_DIR / uuid.uuid4().hex)
-    for doc_id, data in received.items():
-        change.stage(doc_id, data, fields)
-    return job_response(jobs.submit("upload", name, sorted(received), change))
+        names.append(doc_id)
+    conflicts = name_conflicts(assistant.sources, sorted(names))
+    if conflicts:
+        raise UploadRefused("; ".join(conflicts) + ".", 409, "name_conflict")
+    with library.changing(name):  # a concurrent DELETE /collections/{name} waits, or this gets 404
+        change = SourceChange(assistant.sources, assistant.sources / INCOMING_DIR / uuid.uuid4().hex)
+        try:
+            for doc_id, upload_file in zip(names, files, strict=True):
+                upload_file.file.seek(0)
+                staged = change.stage(doc_id, upload_file.file, fields, settings.max_upload_bytes)
+                with open(staged, "rb") as handle:
+                    check_content(doc_id, handle)
+        except OSError as error:  # nothing staged by a refused request stays behind
+            change.discard()
+            raise UploadRefused(f"could not stage the upload: {error.strerror or error}") from None
+        except BaseException:
+            change.discard()
+            raise
+        return job_response(jobs.submit("upload", name, sorted(names), change))
 
 
 @router.get("/collections/{name}/documents", response_model=DocumentsResponse, responses=ERRORS, summary="List")

@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import time
+import unicodedata
 import uuid
 from contextvars import ContextVar
 
@@ -37,6 +38,28 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+def escape_controls(text: str) -> str:
+    """Control characters and line/paragraph separators as escapes: a request path with %0A or
+    U+2028 cannot start a forged line of the log."""
+    return "".join(_escaped(c) if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+
+
+def _escaped(c: str) -> str:
+    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(c) or f"\\u{ord(c):04x}"
+
+
+class TextFormatter(logging.Formatter):
+    """The default one-line text log, with the message's control characters escaped."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's own name
+        original = record.message
+        record.message = escape_controls(original)
+        try:
+            return super().formatMessage(record)
+        finally:
+            record.message = original
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request id and any `extra` fields."""
 
@@ -53,7 +76,10 @@ class JsonFormatter(logging.Formatter):
         line.update({k: v for k, v in vars(record).items() if k not in self._STANDARD})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        # json escapes control characters; U+2028/2029 it leaves raw, and they end lines in some readers.
+        return json.dumps(line, ensure_ascii=False, default=str).replace("\u2028", "\\u2028").replace(
+            "\u2029", "\\u2029"
+        )
 
 
 def configure_logging(log_format: str, level: int = logging.INFO) -> None:
@@ -64,7 +90,7 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
         formatter: logging.Formatter = JsonFormatter()
         formatter.converter = time.gmtime
     else:
-        formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        formatter = TextFormatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -24,7 +24,7 @@ from assistant.answering.types import Answer
 from assistant.api.deps import CallerDep, assistant_for, begin_stream, note_answer
 from assistant.api.error_body import error_body
 from assistant.api.routes import ERRORS, answer_pieces
-from assistant.api.schemas import FILTER_HELP, CitationOut, FilterIn
+from assistant.api.schemas import FILTER_HELP, CitationOut, FilterIn, ShortAnswerOut
 from assistant.errors import AssistantError, InvalidQuestion
 from assistant.filters import DocumentFilter
 from assistant.library import DEFAULT
@@ -82,6 +82,7 @@ class AssistantMessage(BaseModel):
     citations: list[CitationOut] = Field(description="Targets of the `[n]` markers in `content` (extension).")
     abstained: bool = Field(description="True when the sources do not answer (extension).")
     unsupported: list[int] = Field(description="Answer sentences no citation supports (extension).")
+    short_answer: ShortAnswerOut | None = Field(None, description="The exact short answer (extension).")
 
 
 class Choice(BaseModel):
@@ -172,6 +173,7 @@ def chat_completions(request: CompletionRequest, http: Request, _: CallerDep):
         citations=[CitationOut.from_citation(c) for c in answer.citations],
         abstained=answer.abstained,
         unsupported=answer.unsupported,
+        short_answer=ShortAnswerOut.from_answer(answer),
     )
     return ChatCompletion(
         id=completion_id,
@@ -259,6 +261,7 @@ def _chunks(
                 citations=[CitationOut.from_citation(c).model_dump() for c in item.citations],
                 abstained=item.abstained,
                 unsupported=item.unsupported,
+                short_answer=short.model_dump() if (short := ShortAnswerOut.from_answer(item)) else None,
                 usage=_usage(item).model_dump(),
             )
     except AssistantError as error:

@@ -1,13 +1,17 @@
-"""The HTTP routes. Plain `def`: FastAPI runs them in its thread pool, off the event loop."""
+"""The HTTP routes. Plain `def`: FastAPI runs them in its thread pool, off the event loop; only
+`POST /index?wait=true` is async, so that waiting for a job holds no pool thread."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from assistant.answering.citations import MARKER
@@ -25,12 +29,14 @@ from assistant.api.schemas import (
     ProbeResponse,
     SearchRequest,
     SearchResponse,
+    ShortAnswerOut,
     SourceOut,
     SourcesResponse,
     unsupported_sentences,
 )
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, JobFailed, TooManyWaiting
 from assistant.filters import DocumentFilter
+from assistant.jobs import Job
 from assistant.retrieval import Turn
 from assistant.runtime import Assistant
 
@@ -63,7 +69,7 @@ def chat(request: ChatRequest, http: Request, _: CallerDep):
     With `stream: true` the response is `text/event-stream`. A generative answer first sends
     `draft` events with the LLM's text as it arrives (not yet checked). Then, for every answer:
     `answer` events with the verified text, one `citation` event per citation, and `done` with
-    `abstained`, `reason`, `unsupported`, and the whole verified `answer` and `citations`, which
+    `abstained`, `reason`, `unsupported`, `short_answer`, and the whole verified `answer` and `citations`, which
     replace the draft. An error after the stream began is an `error` event with `detail` and `code`.
     """
     turns = [Turn(m.role, m.content) for m in request.messages]
@@ -94,6 +100,7 @@ def _sse(http: Request, items: Iterator[str | Answer], turns: list[Turn]) -> Ite
                 "citations": citations,
                 "unsupported": item.unsupported,
                 "unsupported_text": unsupported_sentences(item),
+                "short_answer": short.model_dump() if (short := ShortAnswerOut.from_answer(item)) else None,
             }
             yield _event("done", {"abstained": item.abstained, "reason": item.reason, **final})
     except AssistantError as error:
@@ -145,7 +152,7 @@ def search(request: SearchRequest, http: Request, _: CallerDep) -> SearchRespons
     responses={**ERRORS, 403: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},
     summary="Rebuild the index",
 )
-def rebuild(
+async def rebuild(
     http: Request,
     jobs: JobsDep,
     _: AdminDep,
@@ -153,16 +160,55 @@ def rebuild(
     wait: bool = Query(False, description="Answer when the job has finished (200), not when queued (202)."),
 ):
     """Rebuild (incrementally) from the collection's folder, as a job; needs an API key.
-    202 with the job (`GET /jobs/{id}`); with `wait=true`, 200 with the finished job, or the
-    error's own status when it failed (503 when the folder is gone, for instance)."""
-    assistant_for(http, collection)
+    202 with the job (`GET /jobs/{id}`); with `wait=true`, 200 with the finished job, the error's
+    own status when it failed (503 when the folder is gone, 500 for an unexpected error), or 202
+    if it is still running when the wait ends. A waiting request holds no worker thread, and at
+    most MAX_WAITERS wait at once (429 beyond)."""
+    await run_in_threadpool(assistant_for, http, collection)
+    if wait and WAITERS.full():
+        raise TooManyWaiting(f"{MAX_WAITERS} requests already wait for jobs; retry, or poll GET /jobs/{{id}}.")
     job = jobs.submit("index", collection, [])
     if not wait:
         return job_response(job)
-    jobs.wait(job, timeout=3600)
-    if job.state == "failed" and job.exception is not None:
-        raise job.exception
-    return job_response(job, status=200)
+    with WAITERS.held():
+        await _finished(job, WAIT_SECONDS)
+    if job.state == "failed":
+        raise job.exception or JobFailed(f"The job failed: {job.error}")
+    return job_response(job, status=200 if job.over else 202)
+
+
+MAX_WAITERS = 32
+WAIT_SECONDS = 3600.0
+
+
+class _Waiters:
+    """How many requests wait on jobs now (the event loop's thread alone counts them)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.count = limit, 0
+
+    def full(self) -> bool:
+        return self.count >= self.limit
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        self.count += 1
+        try:
+            yield
+        finally:
+            self.count -= 1
+
+
+WAITERS = _Waiters(MAX_WAITERS)
+
+
+async def _finished(job: Job, timeout: float) -> None:
+    """Until the job is over or `timeout` passes, awaiting its event: no thread is held."""
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    job.when_finished(lambda: loop.call_soon_threadsafe(done.set))
+    with suppress(TimeoutError):
+        await asyncio.wait_for(done.wait(), timeout)
 
 
 @router.get("/livez", response_model=ProbeResponse, summary="Liveness: the process answers")

@@ -71,6 +71,21 @@ class CitationOut(PassageOut):
         return cls.from_passage(citation, n=citation.n)
 
 
+class ShortAnswerOut(BaseModel):
+    text: str = Field(description="The exact answer: `GET /sources/{source}/text` sliced at [start:end].")
+    source: str
+    start: int
+    end: int
+    n: int = Field(description="The citation whose span holds it.")
+
+    @classmethod
+    def from_answer(cls, answer: Answer) -> ShortAnswerOut | None:
+        short = answer.short_answer
+        if short is None:
+            return None
+        return cls(text=short.text, source=short.source, start=short.start, end=short.end, n=short.n)
+
+
 class ChatResponse(BaseModel):
     answer: str = Field(description="The answer; each claim is followed by its `[n]` marker.")
     citations: list[CitationOut] = Field(description="One entry per marker used in the answer.")
@@ -83,6 +98,10 @@ class ChatResponse(BaseModel):
     unsupported_text: list[str] = Field(
         default_factory=list, description="Those sentences' text, without markers (to mark them in the answer)."
     )
+    short_answer: ShortAnswerOut | None = Field(
+        None, description="The exact short answer inside a cited sentence (reader model); null when abstaining "
+        "or not confident."
+    )
 
     @classmethod
     def from_answer(cls, answer: Answer) -> ChatResponse:
@@ -93,6 +112,7 @@ class ChatResponse(BaseModel):
             reason=answer.reason,
             unsupported=answer.unsupported,
             unsupported_text=unsupported_sentences(answer),
+            short_answer=ShortAnswerOut.from_answer(answer),
         )
 
 

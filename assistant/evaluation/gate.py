@@ -46,8 +46,14 @@ class GateResult:
 
 
 def load_thresholds(path: Path) -> dict:
-    """{"min": {figure: value}, "max": {figure: value}}."""
-    return json.loads(path.read_text()) if path.is_file() else {"min": {}, "max": {}}
+    """{"min": {figure: value}, "max": {figure: value}}. A gate with no thresholds would pass
+    whatever the figures, so a missing or empty file is an error naming it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"The eval gate's thresholds file {path} is missing; the gate cannot pass without it.")
+    thresholds = json.loads(path.read_text())
+    if not thresholds.get("min") and not thresholds.get("max"):
+        raise ValueError(f"The eval gate's thresholds file {path} sets no thresholds.")
+    return thresholds
 
 
 def check(summary: dict, thresholds: dict) -> GateResult:

@@ -89,7 +89,9 @@ function markerButton(n, citation) {
 // Answer text with each [n] a button and each unsupported sentence underlined.
 function renderAnswer(container, answer) {
   container.replaceChildren();
-  const byNumber = new Map(answer.citations.map((c) => [c.n, c]));
+  const short = answer.short_answer;
+  // The citation holding the short answer carries it, so its viewer shows the answer in bold.
+  const byNumber = new Map(answer.citations.map((c) => [c.n, short && short.n === c.n ? { ...c, short } : c]));
   const flagged = (answer.unsupported_text || []).filter((s) => s && answer.answer.includes(s));
   const text = answer.answer;
   // Ranges of unsupported sentences, to wrap while walking the text.
@@ -113,6 +115,13 @@ function renderAnswer(container, answer) {
       i = stop;
     }
   };
+  if (short && text.startsWith(short.text)) {
+    const strong = document.createElement("strong");
+    strong.className = "short-answer";
+    strong.textContent = short.text;
+    container.append(strong);
+    position = short.text.length;
+  }
   for (const match of text.matchAll(MARKER)) {
     appendText(position, match.index);
     parent().append(markerButton(Number(match[1]), byNumber.get(Number(match[1]))));
@@ -209,7 +218,17 @@ async function showCitation(citation) {
     const text = await documentText(citation.source);
     const mark = document.createElement("mark");
     mark.id = "cited";
-    mark.textContent = text.slice(citation.start, citation.end);
+    const short = citation.short;
+    if (short && short.source === citation.source && citation.start <= short.start && short.end <= citation.end) {
+      const strong = document.createElement("strong");
+      strong.textContent = text.slice(short.start, short.end);
+      mark.append(
+        document.createTextNode(text.slice(citation.start, short.start)), strong,
+        document.createTextNode(text.slice(short.end, citation.end)),
+      );
+    } else {
+      mark.textContent = text.slice(citation.start, citation.end);
+    }
     pane.replaceChildren(
       document.createTextNode(text.slice(0, citation.start)), mark, document.createTextNode(text.slice(citation.end)),
     );
