@@ -104,3 +104,16 @@ class TooManyWaiting(AssistantError):
 
     code = "too_many_waiting"
     status = 429
+
+
+class JobCancelled(AssistantError):
+    """Raised inside a running job that was cancelled: the job stops and its change is undone."""
+
+    code = "job_cancelled"
+
+
+class JobOver(AssistantError):
+    """Cancelling a job that has already finished: 409."""
+
+    code = "job_over"
+    status = 409

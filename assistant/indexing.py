@@ -242,7 +242,10 @@ class Indexer:
         skipped: list[tuple[str, str, str]] = []
         for done, source in enumerate(sources, start=1):
             try:
-                loaded.append(load_document(source, ocr=self._settings.ocr))
+                settings = self._settings
+                loaded.append(
+                    load_document(source, settings.ocr, settings.max_parse_seconds, settings.max_document_chars)
+                )
             except SourceUnreadable as error:
                 logger.warning("Skipped %s", error)
                 skipped.append((source.id, str(error).removeprefix(f"{source.id}: "), source.content_hash))

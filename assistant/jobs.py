@@ -1,4 +1,6 @@
-"""Ingestion jobs: uploads, deletions and rebuilds, applied one at a time by one worker per process.
+"""Ingestion jobs: uploads, deletions and rebuilds, applied in order by one worker per collection
+(a slow job in one collection does not hold the others back). A queued or running job can be
+cancelled: a running one stops at its next file or embedding batch and puts the sources back.
 
 A job is accepted (202) once its files are staged; the worker then changes the collection's
 sources and rebuilds it, which writes a new generation and switches to it, or fails and puts the
@@ -16,15 +18,21 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from assistant.errors import AssistantError, CollectionNotFound, JobNotFound
+from assistant.errors import AssistantError, CollectionNotFound, JobCancelled, JobNotFound, JobOver
 from assistant.uploads import SourceChange
 
 logger = logging.getLogger(__name__)
 KEEP_FINISHED = 1000
 _CALLBACK_LOCK = threading.Lock()
+
+
+def _stop_if_cancelled(job: Job) -> None:
+    if job.cancel_requested:
+        raise JobCancelled(f"Job {job.id} was cancelled.")
 
 
 def _now() -> str:
@@ -37,7 +45,8 @@ class Job:
     kind: str  # "index", "upload" or "delete"
     collection: str
     files: list[str] = field(default_factory=list)  # the documents it adds, replaces or deletes
-    state: str = "queued"  # queued, running, done, failed
+    state: str = "queued"  # queued, running, done, failed, cancelled
+    cancel_requested: bool = False
     files_done: int = 0
     files_total: int = 0
     texts_embedded: int = 0  # chunks and sentences embedded so far
@@ -102,25 +111,52 @@ class Job:
 class Jobs:
     """The queue and its one worker thread; `assistant_for(collection)` gives what to rebuild."""
 
-    def __init__(self, assistant_for: Callable, on_finished: Callable[[Job], None] | None = None) -> None:
+    def __init__(
+        self,
+        assistant_for: Callable,
+        on_finished: Callable[[Job], None] | None = None,
+        changing: Callable[[str], AbstractContextManager] | None = None,
+    ) -> None:
         self._assistant_for = assistant_for
         self._on_finished = on_finished
-        self._queue: queue.Queue[Job] = queue.Queue()
+        # Held while a job changes a collection's folder (Library.changing): a concurrent delete
+        # of the collection waits for it, and a job that comes after the delete fails.
+        self._changing = changing or (lambda collection: nullcontext())
+        self._queues: dict[str, queue.Queue[Job]] = {}
+        self._workers: dict[str, threading.Thread] = {}
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
-        self._worker: threading.Thread | None = None
 
     def submit(self, kind: str, collection: str, files: list[str], change: SourceChange | None = None) -> Job:
         job = Job(id=f"job-{uuid.uuid4().hex[:16]}", kind=kind, collection=collection, files=files, change=change)
         with self._lock:
             self._jobs[job.id] = job
-            finished = [j for j in self._jobs.values() if j.state in ("done", "failed")]
+            finished = [j for j in self._jobs.values() if j.over]
             for old in finished[: max(0, len(finished) - KEEP_FINISHED)]:
                 del self._jobs[old.id]
-            if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(target=self._work, name="ingestion-worker", daemon=True)
-                self._worker.start()
-        self._queue.put(job)
+            jobs = self._queues.setdefault(collection, queue.Queue())
+            worker = self._workers.get(collection)
+            if worker is None or not worker.is_alive():
+                worker = threading.Thread(target=self._work, args=(jobs,), name=f"jobs-{collection}", daemon=True)
+                self._workers[collection] = worker
+                worker.start()
+        jobs.put(job)
+        return job
+
+    def cancel(self, job_id: str) -> Job:
+        """A queued job is cancelled at once; a running one at its next file or batch (409 when over)."""
+        job = self.get(job_id)
+        with self._lock:
+            if job.over:
+                raise JobOver(f"Job {job_id} is already {job.state}.")
+            job.cancel_requested = True
+            cancel_now = job.state == "queued"
+            if cancel_now:
+                job.state, job.finished_at = "cancelled", _now()
+        if cancel_now:
+            if job.change is not None:
+                job.change.discard()
+            job.finish()
         return job
 
     def waiting(self, collection: str) -> int:
@@ -140,9 +176,13 @@ class Jobs:
         job.finished.wait(timeout)
         return job
 
-    def _work(self) -> None:
+    def _work(self, jobs: queue.Queue[Job]) -> None:
         while True:
-            job = self._queue.get()
+            job = jobs.get()
+            with self._lock:
+                if job.state == "cancelled":
+                    continue
+                job.state = "running"
             try:
                 self._run(job)
             except Exception:  # noqa: BLE001 - the worker must outlive any one job
@@ -155,32 +195,39 @@ class Jobs:
                 job.finish()
 
     def _run(self, job: Job) -> None:
-        job.state, job.started_at = "running", _now()
+        job.started_at = _now()
         started = time.perf_counter()
         job.queued_seconds = round(started - job._created, 3)
         change = job.change
         try:
             assistant = self._assistant_for(job.collection)
             if change is not None:
-                if not change.sources_dir.is_dir():  # the collection was deleted after the job was queued
-                    raise CollectionNotFound(f"No collection {job.collection!r}: it was deleted.")
-                if job.kind == "delete":
-                    for doc_id in job.files:
-                        change.remove(doc_id)
-                else:
-                    change.place_staged()
+                with self._changing(job.collection):
+                    if not change.sources_dir.is_dir():  # the collection was deleted after the job was queued
+                        raise CollectionNotFound(f"No collection {job.collection!r}: it was deleted.")
+                    if job.kind == "delete":
+                        for doc_id in job.files:
+                            change.remove(doc_id)
+                    else:
+                        change.place_staged()
 
             def texts(done: int, total: int) -> None:
                 job.texts_embedded, job.texts_total = done, total
+                _stop_if_cancelled(job)
 
             def files(done: int, total: int) -> None:
                 job.files_done, job.files_total = done, total
+                _stop_if_cancelled(job)
 
             # Waits for a rebuild another process (the CLI) is running, instead of failing.
             report = assistant.indexer().rebuild(progress=texts, wait_for_lock=True, files=files)
         except AssistantError as error:
             if change is not None:
                 change.undo()
+            if isinstance(error, JobCancelled):
+                job.state = "cancelled"
+                logger.info("Job %s cancelled", job.id)
+                return
             job.state, job.error, job.error_code, job.exception = "failed", str(error), error.code, error
             logger.warning("Job %s failed: %s", job.id, error)
             return

@@ -121,5 +121,11 @@ class Library:
                 assistant.handle.close()
             for generation in catalog.generations():
                 store.drop(catalog.location(generation))
-            shutil.rmtree(sources_dir(self.settings, name))
+            shutil.rmtree(sources_dir(self.settings, name), onerror=_gone_is_fine)
         shutil.rmtree(catalog.index_dir, ignore_errors=True)
+
+
+def _gone_is_fine(function, path, error_info) -> None:
+    """rmtree's error handler: a file that vanished meanwhile (a job's staging cleaned up) is fine."""
+    if not isinstance(error_info[1], FileNotFoundError):
+        raise error_info[1]

@@ -10,7 +10,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant import formats
+from assistant import formats, parse_budget
 from assistant.errors import SourcesMissing, SourceUnreadable
 from assistant.formats import PageSpan
 
@@ -205,7 +205,9 @@ def _layout_hint(collection_dir: Path) -> str:
     return f" Documents now live in a folder per collection: move those in {root}/ into {collection_dir}/."
 
 
-def load_document(source: SourceFile, ocr: bool = False) -> SourceDocument:
+def load_document(
+    source: SourceFile, ocr: bool = False, max_parse_seconds: float = 60.0, max_chars: int = 20_000_000
+) -> SourceDocument:
     """Parse one file; raises SourceUnreadable for files that cannot be read or hold no text.
 
     The bytes are read again, through the same checks as the scan, and the document's hash is
@@ -214,7 +216,7 @@ def load_document(source: SourceFile, ocr: bool = False) -> SourceDocument:
     suffix = source.path.suffix.lower()
     try:
         data = read_source(source.path, source.root, source.max_bytes)
-        parsed = formats.parse(suffix, data, ocr)
+        parsed = parse_budget.parse(suffix, data, ocr, max_parse_seconds, max_chars)
     except SourceUnreadable as error:
         raise SourceUnreadable(f"{source.id}: {error}") from None
     except Exception as error:  # noqa: BLE001 - any parser failure means "unreadable", by name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +51,9 @@ class LoadedIndex:
             detail = f"{type(error).__name__}: {error}"
             raise IndexCorrupt(f"Generation {generation} cannot be read ({detail}); {REBUILD}") from None
         self.store = ChunkStore(catalog.location(generation), embeddings, create=False)
+        # Its Chroma client closes when the last holder lets go: the handle, once it serves a
+        # newer generation, and every request still reading this one (CPython frees at once).
+        weakref.finalize(self, self.store.close)
 
     def _read_files(self, catalog: Catalog, generation: str) -> None:
         self.texts = {doc_id: catalog.read_text(generation, doc) for doc_id, doc in self.manifest.documents.items()}
@@ -117,10 +121,10 @@ class IndexHandle:
     def __init__(self, catalog: Catalog, embeddings: Embeddings) -> None:
         self._catalog = catalog
         self._embeddings = embeddings
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held only to read or swap what is served: never while loading
+        self._loading = threading.Lock()  # one load of a new generation at a time
         self._loaded: LoadedIndex | None = None
         self._stamp: tuple[int, int] | None = None
-        self._retired: LoadedIndex | None = None
         self._switching = False
         self._failed_stamp: tuple[int, int] | None = None
 
@@ -139,12 +143,17 @@ class IndexHandle:
         return loaded
 
     def refresh(self) -> LoadedIndex:
-        """Follow the pointer now, in this thread; errors propagate (nothing is replaced)."""
-        with self._lock:
+        """Follow the pointer now, in this thread; errors propagate (nothing is replaced). The new
+        generation loads outside the lock requests take: they keep answering from the old one."""
+        with self._loading:
             stamp = self._catalog.pointer_stamp()
-            if self._loaded is None or stamp != self._stamp:
-                self._install(self._open(), stamp)
-            return self._loaded
+            loaded = self._loaded
+            if loaded is not None and stamp == self._stamp:
+                return loaded
+            index = self._open()
+            with self._lock:
+                self._install(index, stamp)
+                return self._loaded
 
     def follow_rebuild(self) -> None:
         """After a rebuild in this process: serve what it wrote at once, if serving at all."""
@@ -158,10 +167,9 @@ class IndexHandle:
     def close(self) -> None:
         """Release the stores (the collection is being deleted)."""
         with self._lock:
-            for index in (self._loaded, self._retired):
-                if index is not None:
-                    index.store.close()
-            self._loaded = self._retired = None
+            if self._loaded is not None:
+                self._loaded.store.close()
+            self._loaded = None
 
     def _open(self) -> LoadedIndex:
         generation = self._catalog.require_current()
@@ -179,11 +187,8 @@ class IndexHandle:
             index.store.close()
         elif index is not loaded:
             logger.info("Serving index generation %s", index.generation)
-            # Requests last milliseconds and rebuilds seconds: the generation before the one just
-            # replaced has no request left on it, so its Chroma client can go.
-            if self._retired is not None:
-                self._retired.store.close()
-            self._retired, self._loaded = self._loaded, index
+            # The replaced generation is closed by its finalizer when its last reader is done.
+            self._loaded = index
         self._stamp = stamp
 
     def _switch_in_background(self, stamp: tuple[int, int] | None) -> None:
@@ -195,7 +200,8 @@ class IndexHandle:
 
     def _switch(self, stamp: tuple[int, int] | None) -> None:
         try:
-            index = self._open()
+            with self._loading:
+                index = self._open()
         except Exception as error:  # noqa: BLE001 - any failure keeps the serving generation
             logger.error("Cannot load the new index generation (%s); still serving %s", error, self._loaded.generation)
             with self._lock:

@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Largest file accepted by upload (413 beyond).")
     max_upload_files: int = Field(20, ge=1, description="Files one upload request may carry.")
+    max_parse_seconds: float = Field(
+        60.0, gt=0, description="CPU seconds one PDF, Office file or EPUB may take to parse; beyond, it is skipped."
+    )
+    max_document_chars: int = Field(
+        20_000_000, ge=1, description="Characters of text one document may yield; beyond, it is skipped."
+    )
     max_queued_jobs: int = Field(16, ge=1, description="Jobs a collection may have waiting (429 beyond).")
     max_staged_bytes: int = Field(
         1024 * 1024 * 1024, ge=1, description="Bytes of uploads a collection may hold staged for its jobs (507 beyond)."

@@ -63,11 +63,13 @@ from bench.squad import corpus
 from bench.squad_data import SquadQuestion
 
 # Refuse at most this share of answerable tune questions (the target is at most 0.10 on new
-# articles; the margin absorbs the difference between articles).
+# articles; the margin absorbs the difference between articles). With the reader, 0.08 refused
+# 0.31 of held-out unanswerable questions but let the cited sentence fall to 0.834 (target 0.85);
+# 0.05 keeps it at 0.87 and refuses 0.23.
 TARGET_FALSE_ABSTENTION = 0.05
-# Answers average at most this many words on the tune split (the target is 35 on new articles,
-# whose sentences may run longer).
-MAX_MEAN_WORDS = 31.0
+# Answers average at most this many words on the tune split, the short answer included (the
+# target is 35 on new articles, whose sentences ran about one word longer).
+MAX_MEAN_WORDS = 33.0
 GAPS = tuple(round(0.1 * i, 1) for i in range(11))
 SENTENCE_C = 1.0
 ANSWER_C = 1.0
@@ -205,7 +207,12 @@ def quoted(model: LinearModel, e: Example, gap: float) -> list[int]:
 
 
 def answer_words(e: Example, picked: list[int]) -> int:
-    return sum(len(e.found[i].text.split()) for i in picked)
+    """Words of the quoted sentences, and of the short answer that leads them (reader)."""
+    words = sum(len(e.found[i].text.split()) for i in picked)
+    span = e.readings.spans[picked[0]] if e.readings is not None else None
+    if span is not None:
+        words += len(e.texts[span.source][span.start : span.end].split())
+    return words
 
 
 def gap_for(batch: list[Example], folds: dict[str, LinearModel]) -> float:

@@ -69,3 +69,29 @@ def zip_bomb_docx(expanded_bytes: int) -> bytes:
             for _ in range(expanded_bytes >> 20):
                 member.write(block)
     return buffer.getvalue()
+
+
+def slow_pdf(pages: int) -> bytes:
+    """A few KB of PDF whose pages all draw one compressed stream of 600,000 operators: each page
+    costs pypdf seconds of CPU (the attack in the hardening issue, item 1)."""
+    import zlib
+
+    stream = zlib.compress(b"BT /F1 12 Tf 72 700 Td (Hello.) Tj ET\n" + b"0 0 m\n" * 600000, 9)
+    kids = b" ".join(b"%d 0 R" % (5 + i) for i in range(pages))
+    objects = [
+        b"<</Type/Catalog/Pages 2 0 R>>",
+        b"<</Type/Pages/Count %d/Kids[%s]>>" % (pages, kids),
+        b"<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>",
+        b"<</Length %d/Filter/FlateDecode>>stream\n" % len(stream) + stream + b"\nendstream",
+    ]
+    page = b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]/Resources<</Font<</F1 3 0 R>>>>/Contents 4 0 R>>"
+    objects += [page] * pages
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)

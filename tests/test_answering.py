@@ -75,6 +75,10 @@ def test_questions_in_other_scripts_are_read_not_refused_for_having_no_words(sam
     if answer.abstained:
         # The reason quotes the question's own words, whole.
         assert "Fondunun" in answer.reason or "Фонд" in answer.reason or "фонд" in answer.reason
+    else:
+        # An answer is held to what an English answer is held to: cited, and from the sample.
+        assert answer.citations and all(c.source == "news-az-diaspora-unity.txt" for c in answer.citations)
+        assert all(c.text in sample_assistant.handle.current().texts[c.source] for c in answer.citations)
 
 
 def test_abstention_reasons_quote_the_question_not_stems(sample_assistant):

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import SAMPLE_SOURCES
-from tests.office_files import docx_bytes, zip_bomb_docx
+from tests.office_files import docx_bytes, slow_pdf, zip_bomb_docx
 from tests.servers import BIN, free_port, running
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -38,6 +38,7 @@ def server(tmp_path_factory):
         "ASSISTANT_INDEX_DIR": str(work / "index"),
         "ASSISTANT_API_KEYS": f"{ADMIN}:*;{HR_ONLY}:hr",
         "ASSISTANT_MAX_UPLOAD_BYTES": str(1024 * 1024),
+        "ASSISTANT_MAX_PARSE_SECONDS": "3",
     }
     subprocess.run([str(BIN / "assistant"), "index"], env={**_environ(), **env}, check=True, capture_output=True)
     port = free_port()
@@ -62,7 +63,7 @@ def _finished(client: httpx.Client, response: httpx.Response, headers=AS_ADMIN) 
     deadline = time.monotonic() + 120
     while True:
         job = client.get(f"/jobs/{job_id}", headers=headers).json()
-        if job["state"] in ("done", "failed"):
+        if job["state"] in ("done", "failed", "cancelled"):
             return job
         assert time.monotonic() < deadline, job
         time.sleep(0.2)
@@ -202,7 +203,10 @@ def test_keys_limited_to_collections(server):
     assert client.post("/collections", json={"name": "legal"}, headers=AS_HR).status_code == 403
     job = _finished(client, _upload(client, "hr-note.txt", b"The HR office is on floor three.", headers=AS_HR), AS_HR)
     assert job["state"] == "done"
-    assert _ask(client, "Which floor is the HR office on?", headers=AS_HR).status_code == 200
+    answer = _ask(client, "Which floor is the HR office on?", headers=AS_HR)
+    assert answer.status_code == 200
+    assert "floor three" in answer.json()["answer"]
+    assert [c["source"] for c in answer.json()["citations"]] == ["hr-note.txt"]
     assert client.get(f"/jobs/{job['id']}", headers=AS_HR).status_code == 200
 
 
@@ -214,3 +218,111 @@ def test_a_collection_is_deleted_with_its_documents(server):
     assert not (work / "sources" / "temp").exists()
     assert client.get("/collections/temp/documents", headers=AS_ADMIN).status_code == 404
     assert client.delete("/collections/default", headers=AS_ADMIN).status_code == 422
+
+
+# Hardening, third round, over real HTTP (items 2, 4 and 11).
+def _raw_request(url: str, head: str, send_body: bytes = b"", timeout: float = 5.0) -> bytes:
+    parsed = urlparse(url)
+    with socket.create_connection((parsed.hostname, parsed.port), timeout=timeout) as sock:
+        sock.sendall(head.encode("latin-1") + send_body)
+        return sock.recv(65536)
+
+
+def test_a_refused_upload_is_answered_before_its_body_is_sent(server):
+    """A 15 MB upload with no key, or a key for another collection: the refusal comes from the
+    headers alone (the client has sent no byte of the body when it reads the answer)."""
+    client, _ = server
+    client.post("/collections", json={"name": "legal"}, headers=AS_ADMIN)
+    boundary = "b-7c1f"
+    for key, expected in ((None, b" 401 "), (HR_ONLY, b" 403 ")):
+        auth = f"Authorization: Bearer {key}\r\n" if key else ""
+        head = (
+            "POST /collections/legal/documents HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"{auth}Content-Type: multipart/form-data; boundary={boundary}\r\n"
+            f"Content-Length: {15 * 1024 * 1024}\r\n\r\n"  # under the upload limit: the key decides
+        )
+        answer = _raw_request(str(client.base_url), head)
+        assert expected in answer.split(b"\r\n")[0], answer[:200]
+
+
+def test_waiting_requests_hold_no_thread_and_are_bounded(server):
+    """While a job cannot run (the CLI holds the rebuild lock), 40 `?wait=true` requests wait:
+    beyond 32 they get 429, and /livez, /health and another collection's /chat answer at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from assistant.library import catalog_for
+    from assistant.settings import Settings
+
+    client, work = server
+    client.post("/collections", json={"name": "waiting"}, headers=AS_ADMIN)
+    catalog = catalog_for(Settings(sources_dir=work / "sources", index_dir=work / "index"), "waiting")
+    url = str(client.base_url)
+
+    def wait_for_index() -> int:
+        with httpx.Client(base_url=url, timeout=300) as own:
+            return own.post("/index", params={"collection": "waiting", "wait": "true"}, headers=AS_ADMIN).status_code
+
+    with ThreadPoolExecutor(40) as pool:
+        with catalog.rebuild_lock(wait=True):
+            statuses = [pool.submit(wait_for_index) for _ in range(40)]
+            time.sleep(3)
+            for path in ("/livez", "/health"):
+                started = time.monotonic()
+                assert client.get(path, timeout=5).status_code == 200
+                assert time.monotonic() - started < 1.0, path
+            started = time.monotonic()
+            assert _ask(client, "Where do Azerbaijanis live?", collection="default").status_code == 200
+            assert time.monotonic() - started < 10
+            refused = [f.result() for f in statuses if f.done()]
+            assert refused and set(refused) == {429}, refused
+        codes = sorted(f.result() for f in statuses)
+    assert codes.count(429) == len(refused) and set(codes) == {200, 429}, codes
+
+
+def test_control_characters_in_a_path_cannot_forge_a_log_line(server):
+    client, work = server
+    client.get("/nothing%0D%0AFORGED-LINE%20INFO%20all%20is%20well")
+    client.get("/nothing%E2%80%A8FORGED-LINE-2")
+    time.sleep(0.5)
+    lines = (work / "serve.log").read_text(errors="replace").splitlines()
+    assert not any(line.startswith("FORGED-LINE") for line in lines)
+    assert any("\\r\\nFORGED-LINE" in line for line in lines)
+    assert any("\\u2028FORGED-LINE-2" in line for line in lines)
+
+
+# Item 1: files that parse for hours, a collection's slow job, cancelling jobs.
+def test_a_file_that_would_parse_for_hours_is_skipped_with_its_reason(server):
+    client, work = server
+    client.post("/collections", json={"name": "slowpdf"}, headers=AS_ADMIN)
+    started = time.monotonic()
+    job = _finished(client, _upload(client, "slow.pdf", slow_pdf(12), collection="slowpdf"))
+    assert time.monotonic() - started < 60  # 12 pages of 8-10 s each without the budget
+    assert "ASSISTANT_MAX_PARSE_SECONDS" in job["errors"]["slow.pdf"], job
+    listed = client.get("/collections/slowpdf/documents", headers=AS_ADMIN).json()["documents"]
+    assert [(d["id"], d["status"]) for d in listed] == [("slow.pdf", "skipped")]
+
+
+def test_a_stuck_collection_holds_no_other_back_and_its_jobs_can_be_cancelled(server):
+    from assistant.library import catalog_for
+    from assistant.settings import Settings
+
+    client, work = server
+    for name in ("stuck", "moving"):
+        client.post("/collections", json={"name": name}, headers=AS_ADMIN)
+    catalog = catalog_for(Settings(sources_dir=work / "sources", index_dir=work / "index"), "stuck")
+    with catalog.rebuild_lock(wait=True):  # the stuck collection's job cannot run
+        first = _upload(client, "first.txt", b"The first note of the stuck collection.", collection="stuck")
+        queued = _upload(client, "second.txt", b"The second note, queued behind it.", collection="stuck")
+        started = time.monotonic()
+        other = _finished(client, _upload(client, "note.txt", b"The office opens at nine.", collection="moving"))
+        assert other["state"] == "done" and time.monotonic() - started < 60
+        cancelled = client.delete(f"/jobs/{queued.json()['id']}", headers=AS_ADMIN)
+        assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+        assert client.delete(f"/jobs/{queued.json()['id']}", headers=AS_ADMIN).status_code == 409
+        running = client.delete(f"/jobs/{first.json()['id']}", headers=AS_ADMIN)
+        assert running.status_code == 200
+    assert _finished(client, first)["state"] == "cancelled"
+    # Neither cancelled upload reached the folder or the index.
+    assert not (work / "sources" / "stuck" / "first.txt").exists()
+    assert not (work / "sources" / "stuck" / "second.txt").exists()
+    assert client.get("/collections/stuck/documents", headers=AS_ADMIN).json()["documents"] == []

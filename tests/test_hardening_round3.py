@@ -234,3 +234,170 @@ def test_assistant_eval_outside_the_repo_root_fails_naming_the_file(tmp_path: Pa
     )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "thresholds.json" in done.stderr and "missing" in done.stderr
+
+
+# 20. Switching generations: no request waits for a load, and none loses its generation.
+def test_requests_keep_answering_from_the_old_generation_while_the_new_one_loads(
+    corpus, make_assistant, tmp_path, monkeypatch
+):
+    import time
+
+    from assistant.reader import LoadedIndex
+
+    serving = make_assistant(corpus, tmp_path / "index")
+    serving.indexer().rebuild()
+    old = serving.handle.current().generation
+    (corpus / "orchard.txt").write_text("The orchard grows seventeen kinds of apples.")
+    make_assistant(corpus, tmp_path / "index").indexer().rebuild()  # another process's rebuild
+    real_read = LoadedIndex._read_files
+
+    def slow_read(self, catalog, generation):
+        time.sleep(3)
+        return real_read(self, catalog, generation)
+
+    monkeypatch.setattr(LoadedIndex, "_read_files", slow_read)
+    loader = threading.Thread(target=serving.handle.refresh)
+    loader.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    assert serving.handle.current().generation == old
+    assert time.monotonic() - started < 1.0  # not waiting on the lock the load holds
+    loader.join()
+    assert "orchard.txt" in serving.handle.current().texts
+
+
+def test_a_generation_stays_open_while_a_request_holds_it_through_two_switches(corpus, make_assistant, tmp_path):
+    serving = make_assistant(corpus, tmp_path / "index")
+    serving.indexer().rebuild()
+    held = serving.handle.current()  # a slow request began here
+    vector = serving.embeddings.embed_query("diaspora organisations")
+    for n in range(2):
+        (corpus / f"extra{n}.txt").write_text(f"Extra note number {n} about the orchard.")
+        serving.indexer().rebuild()
+        serving.handle.refresh()
+    assert serving.handle.current().generation != held.generation
+    assert held.store.query(vector, 3)  # two switches later, the request still reads its generation
+
+
+# 16. `POST /index?wait=true` tells a failed or unfinished job from a finished one.
+KEY = "round-three-key-0123456789"
+
+
+def _client(assistant):
+    from fastapi.testclient import TestClient
+
+    from assistant.api import create_app
+
+    settings = assistant.settings.model_copy(update={"api_keys": KEY})
+    return TestClient(create_app(settings, assistant), base_url="http://127.0.0.1")
+
+
+def test_waiting_for_a_job_that_fails_unexpectedly_is_a_500(corpus, make_assistant, monkeypatch):
+    from assistant.indexing import Indexer
+
+    assistant = make_assistant(corpus)
+    assistant.indexer().rebuild()
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("a bug in the rebuild")
+
+    monkeypatch.setattr(Indexer, "rebuild", broken)
+    with _client(assistant) as client:
+        answer = client.post("/index?wait=true", headers={"Authorization": f"Bearer {KEY}"})
+    assert answer.status_code == 500, answer.text
+    assert "internal error" in answer.json()["detail"]
+
+
+def test_waiting_for_a_job_still_running_at_the_end_of_the_wait_is_a_202(corpus, make_assistant, monkeypatch):
+    from assistant.api import routes
+
+    assistant = make_assistant(corpus)
+    assistant.indexer().rebuild()
+    monkeypatch.setattr(routes, "WAIT_SECONDS", 0.5)
+    with _client(assistant) as client, assistant.catalog.rebuild_lock(wait=True):
+        answer = client.post("/index?wait=true", headers={"Authorization": f"Bearer {KEY}"})
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["state"] == "running"
+
+
+# 8. An upload racing the deletion of its collection does not bring the collection back.
+def test_an_upload_racing_a_collection_delete_never_resurrects_it(corpus, make_assistant, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    assistant = make_assistant(corpus)
+    assistant.indexer().rebuild()
+    headers = {"Authorization": f"Bearer {KEY}"}
+    with _client(assistant) as client:
+        for attempt in range(5):
+            name = f"race{attempt}"
+            assert client.post("/collections", json={"name": name}, headers=headers).status_code == 201
+            files = [("files", (f"doc{i}.txt", f"Document {i} of the race.".encode())) for i in range(20)]
+            with ThreadPoolExecutor(2) as pool:
+                upload = pool.submit(client.post, f"/collections/{name}/documents", files=files, headers=headers)
+                deleted = pool.submit(client.delete, f"/collections/{name}", headers=headers)
+                upload_status, delete_status = upload.result().status_code, deleted.result().status_code
+            if delete_status == 204:
+                import time
+
+                time.sleep(0.5)  # a job queued before the delete runs, and must fail
+                assert not (corpus.parent / name).exists(), (attempt, upload_status)
+            assert upload_status in (202, 404), upload_status
+
+
+# 21. A Chroma server gone before the first query is a 503, not a raw 500.
+def test_a_chroma_server_gone_before_the_first_query_is_a_503(tmp_path, embeddings):
+    from assistant.errors import StoreUnavailable
+    from assistant.store import ChunkStore
+    from tests.servers import chroma_server
+
+    with chroma_server(tmp_path / "chroma") as url:
+        settings = Settings(sources_dir=tmp_path, index_dir=tmp_path / "index", chroma_url=url)
+        from assistant.library import catalog_for
+
+        location = catalog_for(settings, "default").location("g000001")
+        store = ChunkStore(location, embeddings, create=True)
+    with pytest.raises(StoreUnavailable):
+        store.query(embeddings.embed_query("anything"), 3)
+
+
+# 18. A rebuild that fails mid-embedding closes the Chroma clients it opened.
+def test_a_rebuild_failing_mid_embedding_closes_its_chroma_clients(corpus, make_assistant, monkeypatch):
+    from assistant import store
+    from assistant.indexing import Indexer
+
+    assistant = make_assistant(corpus)
+    assistant.indexer().rebuild()
+    (corpus / "orchard.txt").write_text("The orchard grows seventeen kinds of apples.")
+    opened, closed = [], []
+    real_init, real_close = store.ChunkStore.__init__, store.ChunkStore.close
+
+    def tracking_init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        opened.append(self)
+
+    def tracking_close(self):
+        closed.append(self)
+        real_close(self)
+
+    def failing_embed(self, *args, **kwargs):
+        raise RuntimeError("the embedding server fell over")
+
+    monkeypatch.setattr(store.ChunkStore, "__init__", tracking_init)
+    monkeypatch.setattr(store.ChunkStore, "close", tracking_close)
+    monkeypatch.setattr(Indexer, "_embed", failing_embed)
+    with pytest.raises(RuntimeError):
+        assistant.indexer().rebuild()
+    assert len(opened) == 2  # the new generation's, and the previous one's to copy unchanged vectors
+    assert all(any(c is o for c in closed) for o in opened)
+
+
+# 19. The embedding weights are identified by their content, not their name and size.
+def test_weights_of_the_same_size_get_different_identities(tmp_path: Path):
+    from assistant.embeddings import model_identity
+
+    for name, fill in (("a", b"\x01"), ("b", b"\x02")):
+        folder = tmp_path / name / "model"
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text('{"hidden_size": 384}')
+        (folder / "model.safetensors").write_bytes(fill * 4096)
+    assert model_identity(str(tmp_path / "a" / "model")) != model_identity(str(tmp_path / "b" / "model"))

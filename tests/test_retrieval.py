@@ -22,12 +22,17 @@ def _rank(ranking: list[tuple[str, float]], chunk_id: str) -> int:
 
 
 def test_a_passage_sharing_no_word_with_the_question_is_not_buried():
+    depth = 20
     one_stage = weighted_fusion(_signals(), SHARP)
-    two_stage = weighted_fusion(_signals(), SHARP, FIRST, depth=20)
-    # Keyword-heavy weights push the dense-only match under dozens of keyword matches ...
-    assert _rank(one_stage, "meaning") > 30
-    # ... the dense-leaning first stage keeps it near the top.
-    assert _rank(two_stage, "meaning") < 20
+    first_stage = weighted_fusion(_signals(), FIRST)
+    two_stage = weighted_fusion(_signals(), SHARP, FIRST, depth=depth)
+    # The dense-leaning first stage puts it in its head, and the second stage only reorders that
+    # head: the bound below is the depth itself, not a rank observed today.
+    assert _rank(first_stage, "meaning") < depth
+    assert _rank(two_stage, "meaning") < depth
+    # Keyword-heavy weights alone push it out of that head, well below where two stages keep it.
+    assert _rank(one_stage, "meaning") >= depth
+    assert _rank(one_stage, "meaning") >= _rank(two_stage, "meaning") + 10
 
 
 def test_the_top_of_the_first_stage_is_ordered_by_the_sharp_weights():

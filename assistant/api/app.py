@@ -92,7 +92,9 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         library = library_from(assistant) if assistant is not None else build_library(settings)
         library.discard_incoming()  # uploads a stopped server had staged: their jobs died with it
         app.state.library = library
-        app.state.jobs = Jobs(library.get, on_finished=partial(_count_rebuild, app.state.metrics))
+        app.state.jobs = Jobs(
+            library.get, on_finished=partial(_count_rebuild, app.state.metrics), changing=library.changing
+        )
         yield
 
     app = FastAPI(

@@ -223,6 +223,14 @@ def get_job(job_id: str, http: Request, jobs: JobsDep, _: CallerDep) -> JobOut:
     return JobOut(**job.to_json())
 
 
+@router.delete("/jobs/{job_id}", response_model=JobOut, responses=ERRORS, summary="Cancel a job")
+def cancel_job(job_id: str, http: Request, jobs: JobsDep, _: AdminDep) -> JobOut:
+    """A queued job is cancelled at once; a running one stops at its next file or embedding batch
+    and puts the collection's folder back (its state turns `cancelled`). 409 once it is over."""
+    check_scope(http, jobs.get(job_id).collection)
+    return JobOut(**jobs.cancel(job_id).to_json())
+
+
 def _generation(assistant: Assistant) -> str | None:
     try:
         return assistant.handle.current().generation

@@ -190,7 +190,7 @@ class JobOut(BaseModel):
     id: str
     kind: Literal["index", "upload", "delete"]
     collection: str
-    state: Literal["queued", "running", "done", "failed"]
+    state: Literal["queued", "running", "done", "failed", "cancelled"]
     files: list[str] = Field(description="The documents this job adds, replaces or deletes.")
     files_done: int = Field(description="Files parsed so far, of files_total (the changed ones).")
     files_total: int

@@ -20,6 +20,16 @@ def contains(haystack: str, needle: str) -> bool:
     return bool(needle.strip()) and f" {normalize(needle)} " in f" {normalize(haystack)} "
 
 
+def exact_match(prediction: str, answers: tuple[str, ...]) -> float:
+    """SQuAD's exact match: the normalized prediction is one of the answers."""
+    return float(any(normalize(prediction) == normalize(a) for a in answers))
+
+
+def best_token_f1(prediction: str, answers: tuple[str, ...]) -> float:
+    """SQuAD's token F1 against the best-matching answer."""
+    return max((token_f1(prediction, a) for a in answers), default=0.0)
+
+
 def answer_correct(answer: str, answers: tuple[str, ...], answers_all: tuple[str, ...] = ()) -> bool:
     return any(contains(answer, a) for a in answers) and all(contains(answer, a) for a in answers_all)
 

@@ -25,6 +25,7 @@ class Reply:
     passages: list[str]
     texts: dict[str, str]
     confidence: float | None = None
+    short_answer: str | None = None  # the reader's exact answer, when it gave one
 
 
 class Backend(Protocol):
@@ -51,6 +52,7 @@ class InProcessBackend:
             passages=[p.text for p in answer.passages],
             texts=index.texts,
             confidence=answer.confidence,
+            short_answer=answer.short_answer.text if answer.short_answer else None,
         )
 
 
@@ -83,6 +85,7 @@ class HttpBackend:
             reason=body.get("reason"),
             passages=[p["text"] for p in search.json()["passages"]],
             texts=self._texts,
+            short_answer=(body.get("short_answer") or {}).get("text"),
         )
 
 
@@ -102,6 +105,9 @@ class QuestionResult:
     gold_rank: int | None
     correct: bool
     f1: float
+    short_answer: str | None
+    short_em: float  # SQuAD's exact match and token F1 of the short answer (0 when missing)
+    short_f1: float
     citation_problems: list[str]
     citations_on_target: int
     citations: int
@@ -147,6 +153,9 @@ def score_question(question: EvalQuestion, reply: Reply, latency_ms: float) -> Q
         gold_rank=rank,
         correct=correct,
         f1=round(metrics.token_f1(reply.answer, question.gold), 4) if question.answerable else 0.0,
+        short_answer=reply.short_answer,
+        short_em=_short_score(metrics.exact_match, reply, question),
+        short_f1=_short_score(metrics.best_token_f1, reply, question),
         citation_problems=problems,
         citations_on_target=on_target,
         citations=len(reply.citations),
@@ -155,6 +164,12 @@ def score_question(question: EvalQuestion, reply: Reply, latency_ms: float) -> Q
     )
     result.failures = _failures(question, result)
     return result
+
+
+def _short_score(score, reply: Reply, question: EvalQuestion) -> float:
+    if not question.answerable or reply.abstained or not reply.short_answer or not question.answers:
+        return 0.0
+    return round(score(reply.short_answer, question.answers), 4)
 
 
 def _failures(question: EvalQuestion, result: QuestionResult) -> list[str]:
@@ -208,6 +223,8 @@ def summarize(results: list[QuestionResult], top_k: int) -> dict:
         "retrieval_mrr": metrics.mean([1 / r.gold_rank if r.gold_rank else 0.0 for r in ranked]),
         "answer_accuracy": metrics.mean([float(r.correct) for r in answerable]),
         "answer_token_f1": metrics.mean([r.f1 for r in answerable]),
+        "short_answer_em": metrics.mean([r.short_em for r in answerable]),
+        "short_answer_f1": metrics.mean([r.short_f1 for r in answerable]),
         "citation_validity": metrics.mean([float(not r.citation_problems) for r in results]),
         "citation_precision": round(sum(r.citations_on_target for r in answered) / citations, 4) if citations else None,
         "citation_support": round(sum(r.claims_supported for r in results) / claims, 4) if claims else None,
