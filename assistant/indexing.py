@@ -244,7 +244,12 @@ class Indexer:
             try:
                 settings = self._settings
                 loaded.append(
-                    load_document(source, settings.ocr, settings.max_parse_seconds, settings.max_document_chars)
+                    load_document(
+                        source,
+                        ocr=settings.ocr,
+                        max_parse_seconds=settings.max_parse_seconds,
+                        max_chars=settings.max_document_chars,
+                    )
                 )
             except SourceUnreadable as error:
                 logger.warning("Skipped %s", error)

@@ -82,7 +82,7 @@ def test_questions_in_other_scripts_are_read_not_refused_for_having_no_words(sam
 
 
 def test_abstention_reasons_quote_the_question_not_stems(sample_assistant):
-    answer = sample_assistant.ask_text("Which bodies did the diaspora choose to govern the zoological gardens?")
+    answer = sample_assistant.ask_text("Which bodies govern the zoological gardens of Baku?")
     assert answer.abstained
     assert "“zoological”" in answer.reason and "zoolog”" not in answer.reason
 

@@ -105,14 +105,14 @@ class QuestionResult:
     gold_rank: int | None
     correct: bool
     f1: float
-    short_answer: str | None
-    short_em: float  # SQuAD's exact match and token F1 of the short answer (0 when missing)
-    short_f1: float
     citation_problems: list[str]
     citations_on_target: int
     citations: int
     claims_supported: int
     claims: int
+    short_answer: str | None = None
+    short_em: float = 0.0  # SQuAD's exact match and token F1 of the short answer (0 when missing)
+    short_f1: float = 0.0
     failures: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
