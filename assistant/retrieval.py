@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from langchain_core.embeddings import Embeddings
 
 from assistant.filters import DocumentFilter
-from assistant.reader import IndexHandle, LoadedIndex, Passage
+from assistant.serving import IndexHandle, LoadedIndex, Passage
 from assistant.text import content_terms
 
 

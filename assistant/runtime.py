@@ -23,8 +23,8 @@ from assistant.filters import DocumentFilter
 from assistant.indexing import Indexer
 from assistant.library import DEFAULT, Library, catalog_for, sources_dir
 from assistant.llm import LLMClient, LLMUsage
-from assistant.reader import IndexHandle
 from assistant.retrieval import Fusion, Retrieval, Retriever, Turn, query_from_turns
+from assistant.serving import IndexHandle
 from assistant.settings import Settings, packaged_model_path
 
 logger = logging.getLogger(__name__)

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.lexical import LexicalIndex
-from assistant.reader import LoadedIndex
 from assistant.retrieval import Fusion, Query, Retriever
 from assistant.runtime import build_assistant
+from assistant.serving import LoadedIndex
 from assistant.settings import Settings
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "scifact"

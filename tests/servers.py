@@ -36,12 +36,14 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 60.0) ->
 
 
 @contextmanager
-def running(command: list[str], probe_url: str, env: dict | None = None, log: Path | None = None) -> Iterator[None]:
+def running(
+    command: list[str], probe_url: str, env: dict | None = None, log: Path | None = None
+) -> Iterator[subprocess.Popen]:
     with open(log or os.devnull, "wb") as output:
         process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=output, stderr=subprocess.STDOUT)
         try:
             wait_until_up(probe_url, process)
-            yield
+            yield process
         finally:
             process.terminate()
             try:

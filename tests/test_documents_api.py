@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
@@ -326,3 +327,48 @@ def test_a_stuck_collection_holds_no_other_back_and_its_jobs_can_be_cancelled(se
     assert not (work / "sources" / "stuck" / "first.txt").exists()
     assert not (work / "sources" / "stuck" / "second.txt").exists()
     assert client.get("/collections/stuck/documents", headers=AS_ADMIN).json()["documents"] == []
+
+
+# Item 5: uploads are streamed to disk, not held in memory.
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_concurrent_large_uploads_do_not_grow_the_servers_memory_with_their_size(tmp_path):
+    """Four concurrent uploads of 5 x 8 MB (160 MB): the server's memory grows by far less."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    shutil.copytree(SAMPLE_SOURCES, tmp_path / "sources")
+    env = {
+        "ASSISTANT_SOURCES_DIR": str(tmp_path / "sources"),
+        "ASSISTANT_INDEX_DIR": str(tmp_path / "index"),
+        "ASSISTANT_API_KEYS": f"{ADMIN}:*",
+        "ASSISTANT_MAX_UPLOAD_BYTES": str(10 * 1024 * 1024),
+    }
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [str(BIN / "assistant"), "serve", "--port", str(port)]
+    with (
+        running(command, f"{url}/livez", env=env, log=tmp_path / "serve.log") as server_process,
+        httpx.Client(base_url=url, timeout=300) as client,
+    ):
+        pid = server_process.pid
+        client.post("/collections", json={"name": "big"}, headers=AS_ADMIN)
+        line = b"Plain text that goes on and on, line after line, about nothing in particular.\n"
+        body = line * (8 * 1024 * 1024 // len(line))
+        before = _rss_mb(pid)
+
+        def upload(n: int) -> int:
+            files = [("files", (f"r{n}-{i}.txt", body)) for i in range(5)]
+            with httpx.Client(base_url=url, timeout=300) as own:
+                return own.post("/collections/big/documents", files=files, headers=AS_ADMIN).status_code
+
+        with ThreadPoolExecutor(4) as pool:
+            statuses = list(pool.map(upload, range(4)))
+        grown = _rss_mb(pid) - before
+    assert set(statuses) <= {202, 429, 507}, statuses
+    assert 202 in statuses
+    assert grown < 100, f"the server grew by {grown:.0f} MB for 160 MB of uploads"

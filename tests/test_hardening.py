@@ -85,7 +85,7 @@ def test_a_new_generation_loads_in_the_background_while_the_old_one_answers(corp
 def test_the_new_generation_opened_twice_leaves_the_one_before_readable(corpus, make_assistant, tmp_path):
     """A rebuild's own switch and a request's background switch can both open the new generation;
     requests still reading the one before must keep working (its Chroma client stays open)."""
-    from assistant.reader import LoadedIndex
+    from assistant.serving import LoadedIndex
 
     serving = make_assistant(corpus, tmp_path / "index")
     serving.indexer().rebuild()

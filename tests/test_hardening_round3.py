@@ -242,7 +242,7 @@ def test_requests_keep_answering_from_the_old_generation_while_the_new_one_loads
 ):
     import time
 
-    from assistant.reader import LoadedIndex
+    from assistant.serving import LoadedIndex
 
     serving = make_assistant(corpus, tmp_path / "index")
     serving.indexer().rebuild()

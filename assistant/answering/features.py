@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.reader import Passage
 from assistant.retrieval import Retrieval
 from assistant.sentences import SentenceIndex
+from assistant.serving import Passage
 from assistant.text import content_terms, term, words, written_content_words
 
 CONTEXT_WEIGHT = 0.5  # terms of earlier turns count half: the follow-up's own words lead

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from assistant.llm import LLMUsage
-from assistant.reader import Passage
+from assistant.serving import Passage
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import numpy as np
 
 from assistant.answering.citations import MARKER, CitationBook
 from assistant.answering.types import Citation
-from assistant.reader import Passage
+from assistant.serving import Passage
 from assistant.text import STOPWORDS, sentence_spans, words
 
 _MARKER_LIST = re.compile(r"\[(\d+(?:\s*,\s*\d+)+)\]")  # "[1, 2]" -> "[1][2]"

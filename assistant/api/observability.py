@@ -77,8 +77,8 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         # json escapes control characters; U+2028/2029 it leaves raw, and they end lines in some readers.
-        return json.dumps(line, ensure_ascii=False, default=str).replace("\u2028", "\\u2028").replace(
-            "\u2029", "\\u2029"
+        return (
+            json.dumps(line, ensure_ascii=False, default=str).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
         )
 
 

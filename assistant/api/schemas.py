@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from assistant.answering.types import Answer, Citation
 from assistant.answering.verification import answer_sentences
-from assistant.reader import Passage
+from assistant.serving import Passage
 
 QUESTION_EXAMPLE = "When was the first congress of World Azerbaijanis held?"
 
@@ -99,8 +99,9 @@ class ChatResponse(BaseModel):
         default_factory=list, description="Those sentences' text, without markers (to mark them in the answer)."
     )
     short_answer: ShortAnswerOut | None = Field(
-        None, description="The exact short answer inside a cited sentence (reader model); null when abstaining "
-        "or not confident."
+        None,
+        description="The exact short answer inside a cited sentence (reader model); null when abstaining "
+        "or not confident.",
     )
 
     @classmethod
