@@ -58,7 +58,26 @@ def parse(suffix: str, data: bytes, ocr: bool = False) -> Parsed:
     if suffix == ".csv":
         return read_csv(data)
     text = data.decode("utf-8")
-    return Parsed(text, first_line(text))
+    return Parsed(text, markdown_title(text) if suffix in (".md", ".markdown") else first_line(text))
+
+
+_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.M)
+_MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_MD_EMPHASIS = re.compile(r"[*_`]+")
+
+
+def markdown_title(text: str) -> str:
+    """A Markdown document's title: its first heading without markup (not a row of badges)."""
+    for match in _MD_HEADING.finditer(text):
+        title = _MD_EMPHASIS.sub("", _MD_LINK.sub(r"\1", _MD_IMAGE.sub("", match.group(1)))).strip()
+        if title:
+            return title[:200]
+    for line in text.splitlines():
+        plain = _MD_EMPHASIS.sub("", _MD_LINK.sub(r"\1", _MD_IMAGE.sub("", line))).strip()
+        if plain:
+            return plain.lstrip("#").strip()[:200]
+    return ""
 
 
 def first_line(text: str) -> str:

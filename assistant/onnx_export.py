@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +31,9 @@ def exported_model(model_path: str, identity: str, backend: str, cache_dir: Path
     if target.is_file():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
-    logger.warning("Exporting %s to ONNX (%s) into %s, once.", Path(model_path).name, backend, folder)
+    # Expected once per model and backend, and nothing to act on: INFO, with the time it took.
+    logger.info("Exporting %s to ONNX (%s) into %s, once.", Path(model_path).name, backend, folder)
+    started = time.perf_counter()
     # Built beside the final folder and renamed into place, so a crash or a second process
     # exporting at the same time never leaves a half-written model where a reader looks.
     work = Path(tempfile.mkdtemp(prefix=".export-", dir=cache_dir))
@@ -51,6 +54,7 @@ def exported_model(model_path: str, identity: str, backend: str, cache_dir: Path
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    logger.info("Exported %s to ONNX (%s) in %.1f s.", Path(model_path).name, backend, time.perf_counter() - started)
     return target
 
 

@@ -82,9 +82,27 @@ def test_questions_in_other_scripts_are_read_not_refused_for_having_no_words(sam
 
 
 def test_abstention_reasons_quote_the_question_not_stems(sample_assistant):
-    answer = sample_assistant.ask_text("Which bodies govern the zoological gardens of Baku?")
+    answer = sample_assistant.ask_text("Which Zoological Societies did the diaspora join?")
     assert answer.abstained
-    assert "“zoological”" in answer.reason and "zoolog”" not in answer.reason
+    assert "“Zoological”" in answer.reason and "zoolog”" not in answer.reason
+
+
+def test_a_reason_names_a_missing_number_or_name(sample_assistant):
+    answer = sample_assistant.ask_text("What did the diaspora organize in 1850?")
+    assert answer.abstained
+    assert answer.reason == "The sources never mention “1850”."
+
+
+def test_a_reason_does_not_blame_a_common_word_and_shows_the_closest_passage(sample_assistant):
+    """ "gardens" or "open" are words the article happens not to use: saying the sources never
+    mention them would mislead. The reason shows the closest passage instead, for the user to check."""
+    answer = sample_assistant.ask_text("Which zoological gardens did the diaspora open?")
+    assert answer.abstained
+    assert "never mention" not in answer.reason
+    assert "The closest passage, in news-az-diaspora-unity.txt, does not answer it: “" in answer.reason
+    quoted = answer.reason.split("“", 1)[1].rstrip("”").rstrip("…")
+    article = sample_assistant.handle.current().texts["news-az-diaspora-unity.txt"]
+    assert " ".join(quoted.split()) in " ".join(article.split())
 
 
 def test_a_passage_without_sentences_abstains_instead_of_failing(make_assistant, tmp_path):

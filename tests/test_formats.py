@@ -120,3 +120,10 @@ def test_with_ocr_on_a_scanned_pdf_is_read_and_cited(make_assistant, tmp_path):
     answer = assistant.ask_text("Where does the boiler room key hang?")
     assert not answer.abstained and "blue door" in answer.citations[0].text
     assert answer.citations[0].page == 1
+
+
+def test_a_markdown_title_is_its_first_heading_without_markup():
+    from assistant.formats import parse
+
+    text = "[![Build Status](https://ci.example/badge.svg)](https://ci.example)\n\n# The **Orchard** [guide](https://x)\n\nText."
+    assert parse(".md", text.encode()).title == "The Orchard guide"

@@ -178,3 +178,99 @@ def test_documents_are_uploaded_and_deleted_from_the_page(browser, corpus, make_
         page.locator("#documents button.open", has_text="Canteen").wait_for(state="detached", timeout=60_000)
         assert not (corpus / "canteen.docx").exists()
         page.close()
+
+
+def test_the_empty_page_suggests_questions_from_the_documents(page, site):
+    (source,) = httpx.get(f"{site}/sources").json()["sources"]
+    page.goto(site)
+    examples = page.locator("#examples button")
+    examples.first.wait_for()
+    assert source["title"] in examples.first.inner_text()
+    examples.first.click()
+    page.locator("li.turn.assistant.done").first.wait_for(timeout=30_000)
+    assert page.locator("#examples-box").is_hidden()
+
+
+def test_on_a_phone_an_opened_citation_leaves_the_answer_in_sight(browser, site):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    page.goto(site)
+    turn = ask(page, ANSWERABLE)
+    turn.locator(".marker").first.click()
+    page.locator("#cited").wait_for()
+    viewport = page.viewport_size
+    answer, viewer = turn.bounding_box(), page.locator("#viewer").bounding_box()
+    assert viewer["y"] + viewer["height"] <= viewport["height"] + 1  # the source is on screen
+    assert answer["y"] < viewer["y"] and answer["y"] >= 0  # and so is the answer, above it
+    assert "406" in turn.locator(".body").inner_text()
+    context.close()
+
+
+def test_without_keys_the_page_changes_documents_and_other_sites_cannot(browser, corpus, make_assistant, tmp_path):
+    """Keyless loopback mode: our own page uploads and deletes in `default`; a page served on
+    another port (another origin) that posts a form or a fetch to the server is refused."""
+    import http.server
+    import threading
+
+    from tests.office_files import docx_bytes
+    from tests.servers import free_port
+
+    assistant = make_assistant(corpus)
+    assistant.indexer().rebuild()
+    upload = tmp_path / "canteen.docx"
+    upload.write_bytes(docx_bytes("Canteen", ["The canteen serves lunch from noon until two."]))
+    with app_in_thread(create_app(assistant.settings, assistant)) as url:
+        hostile = tmp_path / "hostile"
+        hostile.mkdir()
+        (hostile / "index.html").write_text(
+            f"""<!doctype html><form id="f" method="post" enctype="multipart/form-data"
+                action="{url}/collections/default/documents"><input type="file" name="files"></form>
+            <script>
+              const body = new FormData();
+              body.append("files", new Blob(["Evil text."]), "evil.txt");
+              fetch("{url}/collections/default/documents", {{method: "POST", body, mode: "no-cors"}})
+                .finally(() => {{ document.title = "sent"; }});
+            </script>"""
+        )
+        port = free_port()
+        handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(hostile))  # noqa: E731
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            evil = browser.new_page()
+            evil.goto(f"http://127.0.0.1:{port}/index.html")
+            evil.wait_for_function("document.title === 'sent'")
+            evil.close()
+        finally:
+            server.shutdown()
+        listed = httpx.get(f"{url}/collections/default/documents").json()["documents"]
+        assert "evil.txt" not in {d["id"] for d in listed} and not (corpus / "evil.txt").exists()
+        # The same from a client that names another origin, or none, over plain HTTP:
+        forged = httpx.post(
+            f"{url}/collections/default/documents",
+            files={"files": ("evil.txt", b"Evil text.")},
+            headers={"Origin": f"http://127.0.0.1:{port}"},
+        )
+        assert forged.status_code == 403 and "own page" in forged.json()["detail"]
+        bare = httpx.post(f"{url}/collections/default/documents", files={"files": ("evil.txt", b"Evil text.")})
+        assert bare.status_code == 403
+
+        page = browser.new_page()
+        page.goto(url)
+        page.locator("#documents button.open").first.wait_for()
+        page.locator("#files").set_input_files(str(upload))
+        page.locator("#upload-send").click()
+        page.locator("#documents button.open", has_text="Canteen").wait_for(timeout=60_000)
+        assert page.locator("#upload-status").inner_text() == "Done."
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.locator("#documents button.remove[aria-label='Delete canteen.docx']").click()
+        page.locator("#documents button.open", has_text="Canteen").wait_for(state="detached", timeout=60_000)
+        assert not (corpus / "canteen.docx").exists()
+        # Keyless changes reach the default collection alone.
+        other = httpx.post(
+            f"{url}/collections/hr/documents",
+            files={"files": ("x.txt", b"text")},
+            headers={"X-Assistant-Page": "1"},
+        )
+        assert other.status_code in (403, 404)
+        page.close()

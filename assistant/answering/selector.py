@@ -135,6 +135,7 @@ class Choice:
     unknown: tuple[str, ...]  # the question's words the sources never use
     asked: tuple[str, ...]  # the question's own content words
     short: Span | None = None  # the reader's exact answer inside the chosen sentence
+    meaningful: frozenset[str] = frozenset()  # of those, the ones a reason may name (carries_meaning)
 
 
 def shortlist(model: AnswerModel, rows: np.ndarray) -> list[int]:
@@ -178,19 +179,39 @@ def choose(
         unknown=tuple(part.surface[t] for t in part.surface if not sentences.known(t)),
         asked=tuple(part.surface.values()),
         short=readings.spans[chosen] if readings is not None else None,
+        meaningful=frozenset(w for t, w in part.surface.items() if carries_meaning(t, w, part, sentences)),
     )
 
 
+# A known term this rare (its IDF against that of a term the index never uses) is a rare term of
+# these documents: about one sentence in a hundred in a small corpus, one in ten thousand in a large.
+RARE_IDF_SHARE = 0.7
+
+
+def carries_meaning(term: str, written: str, part: QuestionPart, sentences: SentenceIndex) -> bool:
+    """A word a refusal may name as missing: a name, a number, or a term rare in the index. A
+    common word ("last", "happened") that the documents happen not to use says nothing about
+    whether they answer, so a reason built on it would mislead."""
+    if any(ch.isdigit() for ch in written) or written in part.names:
+        return True
+    return sentences.known(term) and sentences.idf(term) >= RARE_IDF_SHARE * sentences.unknown_idf
+
+
 def refusal_reason(choice: Choice, threshold: float) -> str:
-    """Why the assistant does not answer, in the question's own words."""
+    """Why the assistant does not answer, in the question's own words: a missing word is named
+    only when it carries the question's meaning; otherwise the closest passage is shown."""
     if choice.unknown and len(choice.unknown) == len(choice.asked):
         return f"None of the question's words ({_quoted(choice.unknown, 'and')}) appear in the sources."
-    if choice.unknown:
-        return f"The sources never mention {_quoted(choice.unknown)}."
+    unknown = tuple(w for w in choice.unknown if w in choice.meaningful)
+    if unknown:
+        return f"The sources never mention {_quoted(unknown)}."
     reason = f"No passage answers this closely enough (confidence {choice.probability:.2f}, needed {threshold:.2f})."
-    if choice.missing:
-        reason += f" The closest sentence ({choice.candidate.source}) does not mention {_quoted(choice.missing)}."
-    return reason
+    missing = tuple(w for w in choice.missing if w in choice.meaningful)
+    if missing:
+        return reason + f" The closest sentence ({choice.candidate.source}) does not mention {_quoted(missing)}."
+    closest = " ".join(choice.candidate.text.split())
+    closest = closest if len(closest) <= 200 else closest[:199].rsplit(" ", 1)[0] + "…"
+    return reason + f" The closest passage, in {choice.candidate.source}, does not answer it: “{closest}”"
 
 
 def _quoted(items: tuple[str, ...], last: str = "or") -> str:

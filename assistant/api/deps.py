@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 
 from assistant.answering.types import Answer
 from assistant.api.observability import note_request
-from assistant.api.security import admin, caller, check_scope
+from assistant.api.security import admin, caller, check_scope, document_editor
 from assistant.jobs import Jobs
 from assistant.library import DEFAULT, Library
 from assistant.retrieval import Turn
@@ -42,6 +42,7 @@ LibraryDep = Annotated[Library, Depends(get_library)]
 JobsDep = Annotated[Jobs, Depends(get_jobs)]
 CallerDep = Annotated[str, Depends(caller)]
 AdminDep = Annotated[str, Depends(admin)]
+EditorDep = Annotated[str, Depends(document_editor)]
 
 
 def begin_stream(items: Iterator[str | Answer]) -> Iterator[str | Answer]:

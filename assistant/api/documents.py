@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from assistant.api.deps import AdminDep, CallerDep, JobsDep, LibraryDep, assistant_for
+from assistant.api.deps import AdminDep, CallerDep, EditorDep, JobsDep, LibraryDep, assistant_for
 from assistant.api.schemas import (
     CollectionIn,
     CollectionOut,
@@ -111,7 +111,7 @@ _UPLOAD_BODY = {
     summary="Upload",
     openapi_extra=_UPLOAD_BODY,
 )
-async def upload(name: str, http: Request, jobs: JobsDep, library: LibraryDep, _: AdminDep) -> JSONResponse:
+async def upload(name: str, http: Request, jobs: JobsDep, library: LibraryDep, _: EditorDep) -> JSONResponse:
     """Write the files into the collection's folder and index them (incrementally), as a job:
     202 with the job, whose progress `GET /jobs/{id}` reports. Checked first, all or nothing:
     names (no `..`, absolute paths or control characters: 400), size (413), type by content (415),
@@ -205,7 +205,7 @@ def get_document(name: str, doc_id: str, http: Request, _: CallerDep) -> Documen
     responses=ERRORS,
     summary="Delete a document",
 )
-def delete_document(name: str, doc_id: str, http: Request, jobs: JobsDep, _: AdminDep) -> JSONResponse:
+def delete_document(name: str, doc_id: str, http: Request, jobs: JobsDep, _: EditorDep) -> JSONResponse:
     """The file, its metadata, its vectors and its BM25 entries go in one new generation (a job)."""
     assistant = assistant_for(http, name)
     if not any(d.id == doc_id for d in _documents(assistant)):

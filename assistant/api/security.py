@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from urllib.parse import urlsplit
 import ipaddress
 import json
 import math
@@ -129,6 +130,49 @@ def admin(request: Request, credentials: Annotated[HTTPAuthorizationCredentials 
     key = _check_key(request, credentials, required=True)
     _limit(request, f"key:{key}")
     return f"key:{key}"
+
+
+# What the chat page sends with its uploads and deletions. A cross-site form cannot set a header,
+# and a cross-site fetch that sets one needs a CORS preflight that this server does not grant.
+PAGE_HEADER = "X-Assistant-Page"
+
+
+def document_editor(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> str:
+    """Uploads and deletions of documents. With keys, as `admin`. Without keys (loopback only),
+    the local page may change the `default` collection, but only a request proven to come from
+    this server's own page: its Origin (or, when absent, its Referer) is this server's origin, or
+    it carries PAGE_HEADER. Any web site could otherwise post a form to 127.0.0.1."""
+    if request.app.state.settings.keys:
+        return admin(request, credentials)
+    problem = _cross_site(request)
+    if problem:
+        raise HTTPException(
+            403,
+            f"{problem} Without ASSISTANT_API_KEYS, documents may be changed only from this server's own page "
+            f"(or with the {PAGE_HEADER} header, which no other site's page can send).",
+        )
+    request.state.key_scope = frozenset({"default"})  # keyless changes reach the default collection alone
+    who = _client_address(request)
+    _limit(request, who)
+    return who
+
+
+def _cross_site(request: Request) -> str | None:
+    """Why the request may come from another site's page, or None when it is this server's own."""
+    own = f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return None if origin.lower() == own else f"A request from {origin[:100]!r} is not from this server's page."
+    referer = request.headers.get("referer")
+    if referer:
+        parts = urlsplit(referer)
+        source = f"{parts.scheme}://{parts.netloc}".lower()
+        return None if source == own else f"A request from a page of {source[:100]!r} is not from this server's page."
+    if request.headers.get(PAGE_HEADER) is not None:
+        return None
+    return "The request names no Origin."
 
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})

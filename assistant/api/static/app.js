@@ -8,11 +8,14 @@ const KEY_STORAGE = "assistant-api-key";
 const MARKER = /\[(\d+)\]/g;
 const history = [];        // {role, content} sent with each question, for follow-ups
 const documentCache = new Map();
+const titles = new Map();  // document id -> its title, from the documents list
 
 function headers() {
   const h = { "Content-Type": "application/json" };
   const key = sessionStorage.getItem(KEY_STORAGE);
   if (key) h.Authorization = `Bearer ${key}`;
+  // Says "this server's own page": without keys, the server takes changes only from it.
+  h["X-Assistant-Page"] = "1";
   return h;
 }
 
@@ -45,6 +48,7 @@ function addTurn(role) {
   body.className = "body";
   item.append(who, body);
   $("conversation").append(item);
+  $("examples-box").hidden = true;
   item.scrollIntoView({ block: "end" });
   return item;
 }
@@ -211,7 +215,7 @@ async function showCitation(citation) {
   const viewer = $("viewer");
   const pane = $("document");
   viewer.hidden = false;
-  $("viewer-title").textContent = citation.title || citation.source;
+  $("viewer-title").textContent = citation.title || titles.get(citation.source) || citation.source;
   $("viewer-where").textContent = citation.page
     ? `${citation.source}, page ${citation.page}` : citation.source;
   try {
@@ -250,16 +254,40 @@ async function showDocument(source) {
   }
 }
 
+// The empty page suggests questions built from the indexed documents' own titles (a document's
+// first heading or first line), never from a list written for one sample.
+function showExamples(sources) {
+  const box = $("examples-box");
+  const empty = $("conversation").children.length === 0;
+  const picked = sources.filter((s) => s.title && s.title !== s.id).slice(0, 3);
+  box.hidden = !empty || picked.length === 0;
+  $("examples").replaceChildren(...picked.map((source) => {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = `What does “${source.title}” say?`;
+    button.addEventListener("click", () => {
+      $("question").value = button.textContent;
+      $("ask").requestSubmit();
+    });
+    item.append(button);
+    return item;
+  }));
+}
+
 async function loadDocuments() {
   const list = $("documents");
   try {
     const { sources } = await (await api("sources")).json();
+    titles.clear();
+    for (const source of sources) titles.set(source.id, source.title || source.id);
+    showExamples(sources);
     list.replaceChildren(...sources.map((source) => {
       const item = document.createElement("li");
       const button = document.createElement("button");
       button.type = "button";
       button.className = "open";
-      button.textContent = `${source.title || source.id} (${source.kind}, ${source.chunks} passages)`;
+      button.textContent = `${source.title || source.id} (${source.kind}, ${source.chunks} ${source.chunks === 1 ? "passage" : "passages"})`;
       button.addEventListener("click", () => showDocument(source));
       const remove = document.createElement("button");
       remove.type = "button";
@@ -339,6 +367,7 @@ function setUp() {
   $("new-chat").addEventListener("click", () => {
     history.length = 0;
     $("conversation").replaceChildren();
+    $("examples-box").hidden = $("examples").children.length === 0;
     setStatus("New conversation.");
     $("question").focus();
   });
