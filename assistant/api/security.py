@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-from urllib.parse import urlsplit
 import ipaddress
 import json
 import math
@@ -12,6 +11,7 @@ import threading
 import time
 from collections import OrderedDict
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
