@@ -75,8 +75,8 @@ def _settings() -> Settings:
 
 
 def _assistant(settings: Settings, collection: str, needs_index: bool = False):
-    from assistant.library import catalog_for, check_name
-    from assistant.runtime import build_assistant
+    from assistant.service.assembly import build_assistant
+    from assistant.service.collections import catalog_for, check_name
 
     if needs_index:  # say so before spending seconds loading the model
         catalog_for(settings, check_name(collection)).require_current()
@@ -170,7 +170,7 @@ def ask(
 ) -> None:
     """Answer one question from the index, with citations."""
     from assistant.api.schemas import ChatResponse
-    from assistant.retrieval import Turn
+    from assistant.retrieval.retriever import Turn
 
     settings = _settings()
     with _one_line_errors():

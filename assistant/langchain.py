@@ -7,7 +7,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from assistant.runtime import Assistant, build_assistant
+from assistant.service.assembly import Assistant, build_assistant
 from assistant.settings import Settings
 
 

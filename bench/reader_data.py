@@ -19,8 +19,8 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
+from assistant.analysis.text import content_terms, sentence_spans
 from assistant.answering.windows import window
-from assistant.text import content_terms, sentence_spans
 
 TRAIN = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "squad1-train" / "train-v1.1.json.gz"
 

@@ -23,10 +23,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.lexical import LexicalIndex
-from assistant.retrieval import Fusion, Query, Retriever
-from assistant.runtime import build_assistant
-from assistant.serving import LoadedIndex
+from assistant.index.lexical import LexicalIndex
+from assistant.index.serving import LoadedIndex
+from assistant.retrieval.retriever import Fusion, Query, Retriever
+from assistant.service.assembly import build_assistant
 from assistant.settings import Settings
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "scifact"

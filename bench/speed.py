@@ -27,16 +27,16 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from assistant import sentences
-from assistant.catalog import Catalog, DocumentRecord, Manifest
-from assistant.chunking import Chunk
-from assistant.lexical import LexicalIndex
-from assistant.retrieval import Turn
-from assistant.runtime import build_assistant
-from assistant.sentences import DocumentSentences
+from assistant.analysis import sentences
+from assistant.analysis.chunking import Chunk
+from assistant.analysis.sentences import DocumentSentences
+from assistant.analysis.text import content_terms
+from assistant.index.catalog import Catalog, DocumentRecord, Manifest
+from assistant.index.lexical import LexicalIndex
+from assistant.index.store import ChunkStore
+from assistant.retrieval.retriever import Turn
+from assistant.service.assembly import build_assistant
 from assistant.settings import Settings
-from assistant.store import ChunkStore
-from assistant.text import content_terms
 from bench.scifact import DATA
 
 REPO = Path(__file__).resolve().parents[1]
@@ -196,7 +196,7 @@ def query_embed_floor(settings: Settings, questions: list[str], rounds: int) -> 
     """Milliseconds per question embedding: ours (the backend) and raw SentenceTransformer.encode."""
     from sentence_transformers import SentenceTransformer
 
-    from assistant.embeddings import load_embeddings
+    from assistant.index.embeddings import load_embeddings
 
     ours = load_embeddings(settings.embedding_model_path, backend=settings.embedding_backend, cache_dir=MODEL_CACHE)
     model = SentenceTransformer(settings.embedding_model_path, device="cpu")
@@ -329,7 +329,7 @@ def bench_cold(work: Path, backend: str) -> None:
 
 def export_models(backends: list[str]) -> None:
     """Export once before anything is timed; the first export's cost is a row of its own."""
-    from assistant.embeddings import load_embeddings
+    from assistant.index.embeddings import load_embeddings
     from assistant.settings import packaged_model_path
 
     for backend in backends:

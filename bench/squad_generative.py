@@ -11,15 +11,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from assistant.runtime import Assistant, build_assistant
+from assistant.service.assembly import Assistant, build_assistant
 from bench.generative_eval import MODELS, packaged_gguf
 from bench.squad_data import SquadQuestion
+from bench.squad_scoring import ask, print_table, summary
 from tests.servers import free_port, running
 
 
 def run_sample(extractive: Assistant, sample: list[SquadQuestion]) -> None:
-    from bench.squad import ask, print_table, summary
-
     model = packaged_gguf()
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1"

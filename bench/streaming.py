@@ -32,8 +32,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
 from assistant.answering.prompts import answer_messages, neutralize_instructions
-from assistant.retrieval import Turn, query_from_turns
-from assistant.runtime import build_assistant
+from assistant.retrieval.retriever import Turn, query_from_turns
+from assistant.service.assembly import build_assistant
 from assistant.settings import Settings
 from bench.speed import SINGLE_TURN
 from tests.servers import BIN, app_in_thread, free_port, running

@@ -38,6 +38,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from assistant.analysis.sentences import SentenceIndex
 from assistant.answering import reading
 from assistant.answering.features import (
     QUESTION_FEATURES,
@@ -54,9 +55,8 @@ from assistant.answering.features import (
 )
 from assistant.answering.reader import Reader
 from assistant.answering.selector import READER_WEIGHTS, WEIGHTS, AnswerModel, LinearModel
-from assistant.retrieval import Query
-from assistant.runtime import Assistant
-from assistant.sentences import SentenceIndex
+from assistant.retrieval.retriever import Query
+from assistant.service.assembly import Assistant
 from assistant.settings import packaged_model_path
 from bench import squad_data
 from bench.squad import corpus

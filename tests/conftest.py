@@ -16,8 +16,8 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("ASSISTANT_MODEL_CACHE_DIR", str(REPO / ".pytest_cache" / "models"))
 
-from assistant.embeddings import load_embeddings  # noqa: E402
-from assistant.runtime import Assistant, build_assistant  # noqa: E402
+from assistant.index.embeddings import load_embeddings  # noqa: E402
+from assistant.service.assembly import Assistant, build_assistant  # noqa: E402
 from assistant.settings import Settings, packaged_model_path  # noqa: E402
 
 SAMPLE_SOURCES = REPO / "sources"

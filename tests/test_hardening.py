@@ -26,7 +26,7 @@ def _local(app) -> TestClient:
 
 # -- a symlink swapped in during a rebuild --------------------------------------------------------
 def test_a_file_swapped_for_a_symlink_during_a_rebuild_is_not_indexed(corpus, make_assistant, tmp_path, monkeypatch):
-    import assistant.indexing as indexing
+    import assistant.index.build as indexing
 
     secret = tmp_path / "passwd"
     secret.write_text("root:x:0:0:root:/root:/bin/bash")
@@ -85,7 +85,7 @@ def test_a_new_generation_loads_in_the_background_while_the_old_one_answers(corp
 def test_the_new_generation_opened_twice_leaves_the_one_before_readable(corpus, make_assistant, tmp_path):
     """A rebuild's own switch and a request's background switch can both open the new generation;
     requests still reading the one before must keep working (its Chroma client stays open)."""
-    from assistant.serving import LoadedIndex
+    from assistant.index.serving import LoadedIndex
 
     serving = make_assistant(corpus, tmp_path / "index")
     serving.indexer().rebuild()

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from assistant import uploads
 from assistant.errors import CollectionExists, InvalidQuestion, UploadRefused
 from assistant.evaluation import gate
-from assistant.filters import DocumentFilter
-from assistant.library import Library, check_name
+from assistant.index.filters import DocumentFilter
+from assistant.ingest import uploads
+from assistant.ingest.uploads import SourceChange, check_content, name_conflicts, parse_metadata, safe_name
+from assistant.service.collections import Library, check_name
 from assistant.settings import Settings
-from assistant.uploads import SourceChange, check_content, name_conflicts, parse_metadata, safe_name
 from tests.conftest import REPO
 
 
@@ -242,7 +242,7 @@ def test_requests_keep_answering_from_the_old_generation_while_the_new_one_loads
 ):
     import time
 
-    from assistant.serving import LoadedIndex
+    from assistant.index.serving import LoadedIndex
 
     serving = make_assistant(corpus, tmp_path / "index")
     serving.indexer().rebuild()
@@ -293,7 +293,7 @@ def _client(assistant):
 
 
 def test_waiting_for_a_job_that_fails_unexpectedly_is_a_500(corpus, make_assistant, monkeypatch):
-    from assistant.indexing import Indexer
+    from assistant.index.build import Indexer
 
     assistant = make_assistant(corpus)
     assistant.indexer().rebuild()
@@ -347,12 +347,12 @@ def test_an_upload_racing_a_collection_delete_never_resurrects_it(corpus, make_a
 # 21. A Chroma server gone before the first query is a 503, not a raw 500.
 def test_a_chroma_server_gone_before_the_first_query_is_a_503(tmp_path, embeddings):
     from assistant.errors import StoreUnavailable
-    from assistant.store import ChunkStore
+    from assistant.index.store import ChunkStore
     from tests.servers import chroma_server
 
     with chroma_server(tmp_path / "chroma") as url:
         settings = Settings(sources_dir=tmp_path, index_dir=tmp_path / "index", chroma_url=url)
-        from assistant.library import catalog_for
+        from assistant.service.collections import catalog_for
 
         location = catalog_for(settings, "default").location("g000001")
         store = ChunkStore(location, embeddings, create=True)
@@ -362,8 +362,8 @@ def test_a_chroma_server_gone_before_the_first_query_is_a_503(tmp_path, embeddin
 
 # 18. A rebuild that fails mid-embedding closes the Chroma clients it opened.
 def test_a_rebuild_failing_mid_embedding_closes_its_chroma_clients(corpus, make_assistant, monkeypatch):
-    from assistant import store
-    from assistant.indexing import Indexer
+    from assistant.index import store
+    from assistant.index.build import Indexer
 
     assistant = make_assistant(corpus)
     assistant.indexer().rebuild()
@@ -393,7 +393,7 @@ def test_a_rebuild_failing_mid_embedding_closes_its_chroma_clients(corpus, make_
 
 # 19. The embedding weights are identified by their content, not their name and size.
 def test_weights_of_the_same_size_get_different_identities(tmp_path: Path):
-    from assistant.embeddings import model_identity
+    from assistant.index.embeddings import model_identity
 
     for name, fill in (("a", b"\x01"), ("b", b"\x02")):
         folder = tmp_path / name / "model"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from assistant.answering.types import Citation
-from assistant.serving import Passage
+from assistant.index.serving import Passage
 
 MARKER = re.compile(r"\[(\d+)\]")
 

@@ -14,7 +14,7 @@ from assistant.answering.features import analyse, candidates
 from assistant.answering.reader import Reader
 from assistant.answering.selector import AnswerModel, Choice, choose, refusal_reason
 from assistant.answering.types import ABSTAIN_TEXT, Answer, ShortAnswer
-from assistant.retrieval import Retrieval
+from assistant.retrieval.retriever import Retrieval
 
 
 class ExtractiveAnswerer:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.retrieval import Retrieval
-from assistant.sentences import SentenceIndex
-from assistant.serving import Passage
-from assistant.text import content_terms, term, words, written_content_words
+from assistant.analysis.sentences import SentenceIndex
+from assistant.analysis.text import content_terms, term, words, written_content_words
+from assistant.index.serving import Passage
+from assistant.retrieval.retriever import Retrieval
 
 CONTEXT_WEIGHT = 0.5  # terms of earlier turns count half: the follow-up's own words lead
 

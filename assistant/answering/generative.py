@@ -9,6 +9,7 @@ from dataclasses import replace
 from langchain_core.embeddings import Embeddings
 
 from assistant.answering.extractive import ExtractiveAnswerer
+from assistant.answering.llm import LLMClient, LLMUsage
 from assistant.answering.prompts import (
     answer_messages,
     condense_messages,
@@ -19,8 +20,7 @@ from assistant.answering.prompts import (
 from assistant.answering.types import ABSTAIN_TEXT, Answer
 from assistant.answering.verification import check_answer
 from assistant.errors import LLMTimeout, LLMUnavailable
-from assistant.llm import LLMClient, LLMUsage
-from assistant.retrieval import Query, Retrieval, Turn, query_from_turns
+from assistant.retrieval.retriever import Query, Retrieval, Turn, query_from_turns
 
 logger = logging.getLogger(__name__)
 MAX_CONDENSED_CHARS = 400

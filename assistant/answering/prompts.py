@@ -6,9 +6,9 @@ import re
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
+from assistant.analysis.text import sentence_spans
 from assistant.answering.citations import MARKER
-from assistant.retrieval import Turn
-from assistant.text import sentence_spans
+from assistant.retrieval.retriever import Turn
 
 NOT_IN_SOURCES = "NOT_IN_SOURCES"
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assistant.analysis.sentences import SentenceIndex
 from assistant.answering.features import Candidate
 from assistant.answering.reader import Reader
 from assistant.answering.windows import window
-from assistant.sentences import SentenceIndex
 
 READ_COUNT = 5  # windows read per question part: ~10 ms each on 2 cores (int8)
 FLOOR = -10.0  # the reader features of a sentence the reader did not read, or found no span in

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.analysis.sentences import SentenceIndex
 from assistant.answering.features import (
     QUESTION_FEATURES,
     READER_QUESTION_FEATURES,
@@ -35,7 +36,6 @@ from assistant.answering.features import (
     sentence_features,
 )
 from assistant.answering.reading import READ_COUNT, Readings, Span
-from assistant.sentences import SentenceIndex
 
 WEIGHTS = Path(__file__).with_name("selector_weights.json")
 READER_WEIGHTS = Path(__file__).with_name("reader_weights.json")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from assistant.llm import LLMUsage
-from assistant.serving import Passage
+from assistant.answering.llm import LLMUsage
+from assistant.index.serving import Passage
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from assistant.analysis.text import STOPWORDS, sentence_spans, words
 from assistant.answering.citations import MARKER, CitationBook
 from assistant.answering.types import Citation
-from assistant.serving import Passage
-from assistant.text import STOPWORDS, sentence_spans, words
+from assistant.index.serving import Passage
 
 _MARKER_LIST = re.compile(r"\[(\d+(?:\s*,\s*\d+)+)\]")  # "[1, 2]" -> "[1][2]"
 _LEADING_MARKERS = re.compile(r"^(\s*\[\d+\])+")

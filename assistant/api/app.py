@@ -37,9 +37,9 @@ from assistant.errors import (
     StoreUnavailable,
     UploadRefused,
 )
-from assistant.jobs import Job, Jobs
-from assistant.library import DEFAULT
-from assistant.runtime import Assistant, build_library, library_from
+from assistant.service.assembly import Assistant, build_library, library_from
+from assistant.service.collections import DEFAULT
+from assistant.service.jobs import Job, Jobs
 from assistant.settings import Settings
 
 logger = logging.getLogger(__name__)

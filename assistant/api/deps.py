@@ -11,10 +11,10 @@ from fastapi import Depends, Request
 from assistant.answering.types import Answer
 from assistant.api.observability import note_request
 from assistant.api.security import admin, caller, check_scope, document_editor
-from assistant.jobs import Jobs
-from assistant.library import DEFAULT, Library
-from assistant.retrieval import Turn
-from assistant.runtime import Assistant
+from assistant.retrieval.retriever import Turn
+from assistant.service.assembly import Assistant
+from assistant.service.collections import DEFAULT, Library
+from assistant.service.jobs import Jobs
 
 
 def get_assistant(request: Request) -> Assistant:

@@ -20,11 +20,8 @@ from assistant.api.schemas import (
 )
 from assistant.api.security import check_scope, may_use
 from assistant.errors import DocumentNotFound, IndexNotBuilt, UploadRefused
-from assistant.jobs import Job
-from assistant.library import check_name
-from assistant.loading import candidate_files
-from assistant.runtime import Assistant
-from assistant.uploads import (
+from assistant.ingest.loading import candidate_files
+from assistant.ingest.uploads import (
     INCOMING_DIR,
     SourceChange,
     check_content,
@@ -33,6 +30,9 @@ from assistant.uploads import (
     safe_name,
     staged_bytes,
 )
+from assistant.service.assembly import Assistant
+from assistant.service.collections import check_name
+from assistant.service.jobs import Job
 
 router = APIRouter()
 ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 411, 413, 415, 422, 429, 503)}

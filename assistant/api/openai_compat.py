@@ -26,9 +26,9 @@ from assistant.api.error_body import error_body
 from assistant.api.routes import ERRORS, answer_pieces
 from assistant.api.schemas import FILTER_HELP, CitationOut, FilterIn, ShortAnswerOut
 from assistant.errors import AssistantError, InvalidQuestion
-from assistant.filters import DocumentFilter
-from assistant.library import DEFAULT
-from assistant.retrieval import Turn
+from assistant.index.filters import DocumentFilter
+from assistant.retrieval.retriever import Turn
+from assistant.service.collections import DEFAULT
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 MODEL_ID = "cited-assistant"

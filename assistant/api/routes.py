@@ -35,10 +35,10 @@ from assistant.api.schemas import (
     unsupported_sentences,
 )
 from assistant.errors import AssistantError, JobFailed, TooManyWaiting
-from assistant.filters import DocumentFilter
-from assistant.jobs import Job
-from assistant.retrieval import Turn
-from assistant.runtime import Assistant
+from assistant.index.filters import DocumentFilter
+from assistant.retrieval.retriever import Turn
+from assistant.service.assembly import Assistant
+from assistant.service.jobs import Job
 
 logger = logging.getLogger(__name__)
 router = APIRouter()

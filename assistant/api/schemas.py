@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from assistant.answering.types import Answer, Citation
 from assistant.answering.verification import answer_sentences
-from assistant.serving import Passage
+from assistant.index.serving import Passage
 
 QUESTION_EXAMPLE = "When was the first congress of World Azerbaijanis held?"
 

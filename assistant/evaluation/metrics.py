@@ -6,8 +6,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from assistant.analysis.text import STOPWORDS, words
 from assistant.answering.citations import MARKER
-from assistant.text import STOPWORDS, words
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.retrieval import Turn
+from assistant.retrieval.retriever import Turn
 
 
 class QuestionFileError(ValueError):

@@ -11,7 +11,7 @@ from assistant.answering.citations import citation_problems
 from assistant.answering.types import Citation
 from assistant.evaluation import metrics
 from assistant.evaluation.questions import EvalQuestion
-from assistant.retrieval import Turn, query_from_turns
+from assistant.retrieval.retriever import Turn, query_from_turns
 
 
 @dataclass(frozen=True)
