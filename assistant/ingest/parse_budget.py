@@ -1,6 +1,6 @@
 """Parsing under a budget: a file that parses for too long, or yields too much text, is skipped.
 
-Office files, PDFs and e-books are parsed in a forked child process with a CPU-time limit, since
+Office files, PDFs and e-books are parsed in a child process with a CPU-time limit, since
 a thread cannot be interrupted: a 7.5 KB PDF whose pages share one huge content stream, or a
 94 KB .docx holding 200,000 paragraphs, would otherwise hold a rebuild for hours. Plain text,
 Markdown, CSV and HTML parse in time linear in their size, which the upload limit bounds; they
@@ -31,16 +31,27 @@ def parse(suffix: str, data: bytes, ocr: bool, max_seconds: float, max_chars: in
     return parsed
 
 
+# Children are forked from a small server process started once, which has imported the parsers
+# but runs none of the server's threads: forking the server itself (ONNX Runtime, uvicorn and
+# tokenizer threads) could leave a child waiting forever on a lock another thread held.
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload([__name__])
+_OUT_OF_TIME = (3, -signal.SIGXCPU, -signal.SIGKILL)
+
+
 def _in_child(suffix: str, data: bytes, ocr: bool, max_seconds: float) -> formats.Parsed:
-    context = multiprocessing.get_context("fork")  # the parent's modules, already imported: no start-up cost
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(sender, suffix, data, ocr, max_seconds), daemon=True)
+    receiver, sender = _CONTEXT.Pipe(duplex=False)
+    child = _CONTEXT.Process(target=_child, args=(sender, suffix, data, ocr, max_seconds), daemon=True)
     child.start()
     sender.close()
     deadline = time.monotonic() + max_seconds * 2 + 5  # CPU time is the limit; this catches a child stuck waiting
+    timed_out = False
     try:
         while not receiver.poll(0.05):
-            if not child.is_alive() or time.monotonic() > deadline:
+            if not child.is_alive():
+                break
+            if time.monotonic() > deadline:
+                timed_out = True
                 break
         outcome = receiver.recv() if receiver.poll(0) else None
     except EOFError:
@@ -51,7 +62,9 @@ def _in_child(suffix: str, data: bytes, ocr: bool, max_seconds: float) -> format
         child.join()
         receiver.close()
     if outcome is None:
-        raise SourceUnreadable(f"parsing took over {max_seconds:g} s (ASSISTANT_MAX_PARSE_SECONDS): skipped")
+        if timed_out or child.exitcode in _OUT_OF_TIME:
+            raise SourceUnreadable(f"parsing took over {max_seconds:g} s (ASSISTANT_MAX_PARSE_SECONDS): skipped")
+        raise SourceUnreadable(f"the parser stopped unexpectedly (exit code {child.exitcode})")
     kind, value = outcome
     if kind == "error":
         raise SourceUnreadable(value)
