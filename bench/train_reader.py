@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from assistant.answering import reader
+from assistant.index.onnx_export import quantize_int8
 
 WORK = Path(__file__).resolve().parent / ".cache" / "reader"
 VALIDATION_ARTICLES = 8  # the last articles of the training file, kept out of training to report on
@@ -378,7 +379,7 @@ def export(args) -> None:
             opset_version=17,
             dynamo=False,
         )
-    quantize(float_path, int8_path)
+    quantize_int8(float_path, int8_path)  # per channel, as the embedding model's int8 export
 
     rows = read_examples(Path(args.examples)) if Path(args.examples).exists() else []
     fixed = fixed_examples(rows)
@@ -400,19 +401,6 @@ def export(args) -> None:
     shutil.copyfile(int8_path, model_file)
     card_file.write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {model_file} ({model_file.stat().st_size / 1e6:.1f} MB) and {card_file}")
-
-
-def quantize(source: Path, target: Path) -> None:
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    quantize_dynamic(
-        str(source),
-        str(target),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
 
 
 def fixed_examples(rows: list[dict]) -> list[dict]:

@@ -36,7 +36,8 @@ def test_index_then_ask_json_matches_the_chat_schema(corpus, tmp_path):
     asked = _run(["ask", "--json", "When was the Support to the Azerbaijan Diaspora Fund established?"], corpus, index)
     assert asked.returncode == 0, asked.stderr
     body = json.loads(asked.stdout)
-    assert set(body) == {"answer", "citations", "abstained", "reason", "unsupported", "unsupported_text", "short_answer"}
+    fields = {"answer", "citations", "abstained", "reason", "unsupported", "unsupported_text", "short_answer"}
+    assert set(body) == fields
     assert "July 6, 2018" in body["answer"]
     assert body["short_answer"]["text"] == "July 6, 2018"
     text = (corpus / body["citations"][0]["source"]).read_text()

@@ -41,7 +41,7 @@ def exported_model(model_path: str, identity: str, backend: str, cache_dir: Path
         with _quiet():
             fused = _export_fused(model_path, work)
             if backend == "onnx-int8":
-                _quantize(fused, work / "model.onnx")
+                quantize_int8(fused, work / "model.onnx")
             else:
                 fused.rename(work / "model.onnx")
         for leftover in work.iterdir():
@@ -115,7 +115,7 @@ def _export_fused(model_path: str, work: Path) -> Path:
     return path
 
 
-def _quantize(source: Path, target: Path) -> None:
+def quantize_int8(source: Path, target: Path) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
