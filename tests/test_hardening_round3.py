@@ -47,7 +47,7 @@ def test_a_member_that_lies_about_its_size_is_refused_within_bounded_memory(tmp_
     liar.write_bytes(_liar_docx(300 << 20))
     script = (
         "import resource, sys\n"
-        "from assistant import uploads\n"
+        "from assistant.ingest import uploads\n"
         "from assistant.errors import UploadRefused\n"
         "data = open(sys.argv[1], 'rb').read()\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
@@ -58,6 +58,7 @@ def test_a_member_that_lies_about_its_size_is_refused_within_bounded_memory(tmp_
     done = subprocess.run([sys.executable, "-c", script, str(liar)], cwd=REPO, capture_output=True, text=True)
     assert done.stdout.startswith("refused"), done.stdout + done.stderr
     grew = int(done.stdout.split("grew_mb")[1])
+    print(f"\nitem 3: {done.stdout.splitlines()[0]}; memory grew {grew} MB")
     assert grew < 64, f"checking the upload took {grew} MB more"
 
 
