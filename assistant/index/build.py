@@ -14,15 +14,14 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from assistant.analysis import sentences
-
+from assistant.analysis.chunking import Chunk, Chunker
+from assistant.analysis.sentences import DocumentSentences
+from assistant.errors import IndexCorrupt, SourceUnreadable
 from assistant.index import store
 from assistant.index.catalog import Catalog, DocumentRecord, Manifest
-from assistant.analysis.chunking import Chunk, Chunker
 from assistant.index.embeddings import vector_identity
-from assistant.errors import IndexCorrupt, SourceUnreadable
 from assistant.index.lexical import LexicalIndex
 from assistant.ingest.loading import SourceDocument, SourceFile, load_document, scan_sources
-from assistant.analysis.sentences import DocumentSentences
 from assistant.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -11,11 +11,11 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from assistant.analysis import sentences
-from assistant.index.catalog import REBUILD, Catalog, ChunkRecord, Manifest
+from assistant.analysis.sentences import SentenceIndex
 from assistant.errors import DocumentNotFound, IndexCorrupt
+from assistant.index.catalog import REBUILD, Catalog, ChunkRecord, Manifest
 from assistant.index.filters import DocumentFilter
 from assistant.index.lexical import LexicalIndex
-from assistant.analysis.sentences import SentenceIndex
 from assistant.index.store import ChunkStore
 
 logger = logging.getLogger(__name__)
