@@ -24,6 +24,7 @@ import math
 import random
 import shutil
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -151,13 +152,23 @@ def loss_of(model: ReaderNet, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     return span_loss + answerable_loss
 
 
-def split_questions(rows: list[dict], max_questions: int | None, seed: int, articles: list[str]):
-    """Training rows and validation rows (the last VALIDATION_ARTICLES articles), by question."""
-    # Too few articles to spare any (the tests' small runs): no validation.
-    held = set(articles[-VALIDATION_ARTICLES:]) if len(articles) > 2 * VALIDATION_ARTICLES else set()
-    article_of = lambda qid: qid.split("-")[1] if qid.startswith("explorer-") else qid  # noqa: E731
-    train = [r for r in rows if article_of(r["id"]) not in held]
-    validation = [r for r in rows if article_of(r["id"]) in held]
+def _article(qid: str) -> str:
+    """The article of a question id (`explorer-<title>-<paragraph>-<question>`)."""
+    return qid.split("-")[1] if qid.startswith("explorer-") else qid
+
+
+def held_articles(rows: list[dict]) -> set[str]:
+    """The last VALIDATION_ARTICLES articles, kept out of training to report on; none when there
+    are too few articles to spare any (the tests' small runs)."""
+    articles = sorted({_article(r["id"]) for r in rows})
+    return set(articles[-VALIDATION_ARTICLES:]) if len(articles) > 2 * VALIDATION_ARTICLES else set()
+
+
+def split_questions(rows: list[dict], max_questions: int | None, seed: int):
+    """Training rows and validation rows (the held-out articles), by question."""
+    held = held_articles(rows)
+    train = [r for r in rows if _article(r["id"]) not in held]
+    validation = [r for r in rows if _article(r["id"]) in held]
     if max_questions:
         ids = sorted({r["id"] for r in train})
         keep = set(random.Random(seed).sample(ids, min(max_questions, len(ids))))
@@ -165,7 +176,7 @@ def split_questions(rows: list[dict], max_questions: int | None, seed: int, arti
     return train, validation
 
 
-def evaluate(model: ReaderNet, features: list[tuple], encodings_rows, device, limit: int = 3000) -> dict:
+def evaluate(model: ReaderNet, features: list[tuple], device, limit: int = 3000) -> dict:
     """Answerability AUROC and span exact match on validation windows."""
     if not features:
         return {"auroc": float("nan"), "token_exact": float("nan")}
@@ -214,8 +225,7 @@ def train(args) -> None:
         count = reader_data.write(examples_path, reader_data.articles())
         print(f"{count} examples", flush=True)
     rows = read_examples(examples_path)
-    articles = sorted({r["id"].split("-")[1] for r in rows})
-    train_rows, validation_rows = split_questions(rows, args.max_questions, args.seed, articles)
+    train_rows, validation_rows = split_questions(rows, args.max_questions, args.seed)
     tok = reader.tokenizer(args.base)
     features = featurize(train_rows, tok)
     validation = featurize(validation_rows, tok)
@@ -272,7 +282,7 @@ def train(args) -> None:
         torch.save(state, checkpoint.with_suffix(".tmp"))
         checkpoint.with_suffix(".tmp").replace(checkpoint)
 
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _nothing()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     model.train()
     started, done_at_start, running = time.perf_counter(), step, None
     warm_at = started
@@ -316,7 +326,7 @@ def train(args) -> None:
                 return
     save()
     elapsed = time.perf_counter() - started
-    figures = evaluate(model, validation, None, device)
+    figures = evaluate(model, validation, device)
     print(
         f"validation: answerable AUROC {figures['auroc']:.3f}, span token exact {figures['token_exact']:.3f}",
         flush=True,
@@ -340,14 +350,6 @@ def train(args) -> None:
         )
     )
     print(f"wrote {work / 'reader-fp16.safetensors'} after {elapsed / 60:.1f} min", flush=True)
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def export(args) -> None:
@@ -405,9 +407,8 @@ def export(args) -> None:
 
 def fixed_examples(rows: list[dict]) -> list[dict]:
     """A few answerable and unanswerable windows of the validation articles, fixed by the seed."""
-    articles = sorted({r["id"].split("-")[1] for r in rows})
-    held = set(articles[-VALIDATION_ARTICLES:])
-    pool = [r for r in rows if r["id"].split("-")[1] in held] or rows
+    held = held_articles(rows)
+    pool = [r for r in rows if _article(r["id"]) in held] or rows
     rng = random.Random(5)
     positive, negative = [r for r in pool if r["s"] >= 0], [r for r in pool if r["s"] < 0]
     answerable = rng.sample(positive, min(FIXED_EXAMPLES // 2, len(positive)))

@@ -155,20 +155,21 @@ def choose(
 ) -> Choice:
     """The best sentence for one question part; `read` runs the reader over a short list."""
     rows = sentence_features(part, found, query_vector)
-    readings = None
+    readings = reader_rows = None
     if model.uses_reader:
         if read is None:
             raise ValueError("this answer model was trained with the reader; pass `read`")
         readings = read(shortlist(model, rows))
-        logits = model.sentence.logits(np.hstack([rows, readings.rows()]))
+        reader_rows = readings.rows()
+        logits = model.sentence.logits(np.hstack([rows, reader_rows]))
     else:
         logits = model.sentence.logits(rows)
     order = np.argsort(-logits, kind="stable")
     chosen = int(order[0])
     close = len(order) > 1 and logits[chosen] - logits[order[1]] < model.second_sentence_gap
     row = question_features(part, found, rows, logits, chosen, passage_terms, sentences)
-    if readings is not None:
-        row = np.concatenate([row, reader_question_features(readings.rows(), chosen)])
+    if reader_rows is not None:
+        row = np.concatenate([row, reader_question_features(reader_rows, chosen)])
     best = found[chosen]
     window = best.terms | best.previous_terms | best.next_terms
     return Choice(

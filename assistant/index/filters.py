@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from assistant.errors import InvalidQuestion
+from assistant.ingest.loading import valid_unicode
 
 OPERATORS = ("eq", "in", "prefix")
 MAX_CONDITIONS = 32
@@ -79,11 +80,8 @@ def _condition(name: str, raw: object) -> Condition:
 def _strings(name: str, values: list) -> tuple[str, ...]:
     if not all(isinstance(value, str) for value in values):
         raise InvalidQuestion(f"filter.{name}: every value must be a string.")
-    for value in [name, *values]:
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidQuestion(f"filter.{name!a}: not valid Unicode (a lone surrogate).") from None
+    if not all(valid_unicode(value) for value in [name, *values]):
+        raise InvalidQuestion(f"filter.{name!a}: not valid Unicode (a lone surrogate).")
     if len(values) > MAX_VALUES:
         raise InvalidQuestion(f"filter.{name}: {len(values)} values; the limit is {MAX_VALUES}.")
     return tuple(values)

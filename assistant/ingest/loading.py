@@ -173,7 +173,8 @@ def valid_metadata(data: object) -> dict[str, str | list[str]]:
     if not isinstance(data, dict):
         raise ValueError("metadata must be a JSON object")
     for key, value in data.items():
-        if not all(_valid_unicode(text) for text in [key, *(value if isinstance(value, list) else [value])]):
+        texts = [key, *(value if isinstance(value, list) else [value])]
+        if not all(valid_unicode(text) for text in texts if isinstance(text, str)):
             raise ValueError(f"metadata field {key!a}: not valid Unicode (a lone surrogate)")
         if not isinstance(key, str) or not key or len(key) > 100:
             raise ValueError(f"metadata field names must be 1-100 characters, got {key!r}")
@@ -187,11 +188,10 @@ def valid_metadata(data: object) -> dict[str, str | list[str]]:
     return data
 
 
-def _valid_unicode(value: object) -> bool:
-    if not isinstance(value, str):
-        return True  # the type checks below say what is wrong
+def valid_unicode(text: str) -> bool:
+    """False for text holding a lone surrogate ("\\ud800" in JSON): it cannot be stored or sent back."""
     try:
-        value.encode("utf-8")
+        text.encode("utf-8")
     except UnicodeEncodeError:
         return False
     return True

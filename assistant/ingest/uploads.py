@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from assistant.errors import SourceUnreadable, UploadRefused
 from assistant.ingest import formats
-from assistant.ingest.loading import MAX_METADATA_BYTES, METADATA_DIR, metadata_path, valid_metadata
+from assistant.ingest.loading import MAX_METADATA_BYTES, METADATA_DIR, metadata_path, valid_metadata, valid_unicode
 
 # Uploads wait here, inside the collection's folder (so placing them is one rename), hidden from
 # the scan. What a restart leaves here is thrown away: its jobs are gone with the process.
@@ -27,14 +27,6 @@ logger = logging.getLogger(__name__)
 MAX_PART_BYTES = 200
 MAX_NAME_BYTES = 512
 _INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _copy_bounded(source: BinaryIO, target: Path, doc_id: str, max_bytes: int | None) -> None:
@@ -87,7 +79,7 @@ def safe_name(name: str | None) -> str:
     """The document id an upload may take: a relative path with no way out of the collection."""
     if not name or not name.strip():
         raise UploadRefused("An uploaded file has no name.")
-    if not _encodable(name):
+    if not valid_unicode(name):
         raise UploadRefused(f"File name {name!a} is not valid Unicode (a lone surrogate).")
     # Control, format (a right-to-left override, a zero-width space) and line/paragraph separators
     # make names that look like others, or break a log line.
@@ -176,7 +168,7 @@ def parse_metadata(raw: str | None) -> dict:
     nested (RecursionError deep down), or not valid Unicode."""
     if raw is None or not raw.strip():
         return {}
-    if not _encodable(raw):
+    if not valid_unicode(raw):
         raise UploadRefused("metadata: not valid Unicode (a lone surrogate such as \\ud800).", 422, "invalid_metadata")
     if len(raw.encode()) > MAX_METADATA_BYTES:
         raise UploadRefused(f"metadata: over {MAX_METADATA_BYTES} bytes.", 413, "too_large")

@@ -109,7 +109,7 @@ class Job:
 
 
 class Jobs:
-    """The queue and its one worker thread; `assistant_for(collection)` gives what to rebuild."""
+    """A queue and a worker thread per collection; `assistant_for(collection)` gives what to rebuild."""
 
     def __init__(
         self,
