@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -144,6 +145,7 @@ def serve(
     with _one_line_errors():
         app = create_app(settings)
     proxies = [address.strip() for address in settings.trusted_proxies.split(",") if address.strip()]
+    _stop_is_a_normal_exit()
     uvicorn.run(
         app,
         host=settings.host,
@@ -159,6 +161,19 @@ def serve(
         limit_concurrency=settings.max_connections,
         log_config=None,  # uvicorn's loggers go through ours: same format, same request ids
     )
+
+
+def _stop_is_a_normal_exit() -> None:
+    """uvicorn shuts down gracefully on Ctrl-C or SIGTERM, then raises the signal again for the
+    handler that was there before it: Python's own would print a KeyboardInterrupt traceback or
+    let SIGTERM kill the process, which `make run` and service managers report as a failure.
+    Stopping the server is its normal end, so the handler it finds exits with status 0."""
+
+    def exit_cleanly(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, exit_cleanly)
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Real Office, EPUB and CSV files written by the libraries people make them with, for tests."""
+"""Real Office, PDF, EPUB and CSV files written by the libraries people make them with, for tests."""
 
 from __future__ import annotations
 
@@ -21,6 +21,19 @@ def docx_bytes(title: str, paragraphs: list[str], table: list[list[str]] | None 
                 cell.text = value
     buffer = io.BytesIO()
     document.save(buffer)
+    return buffer.getvalue()
+
+
+def pdf_bytes(title: str, paragraphs: list[str]) -> bytes:
+    """A text PDF as reportlab writes it: the title, then a paragraph each (A4, wrapped)."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.platypus import Paragraph, SimpleDocTemplate
+
+    styles = getSampleStyleSheet()
+    buffer = io.BytesIO()
+    document = SimpleDocTemplate(buffer, pagesize=A4, title=title)
+    document.build([Paragraph(title, styles["Title"])] + [Paragraph(text, styles["BodyText"]) for text in paragraphs])
     return buffer.getvalue()
 
 

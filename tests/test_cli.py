@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 
 import httpx
@@ -86,3 +87,21 @@ def test_serve_answers_over_real_http_and_streams(corpus, tmp_path):
         with httpx.stream("POST", f"{url}/chat", json={"messages": messages, "stream": True}, timeout=30) as response:
             events = [line.removeprefix("event: ") for line in response.iter_lines() if line.startswith("event: ")]
         assert events[0] == "answer" and "citation" in events and events[-1] == "done"
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_stops_cleanly_on_ctrl_c_or_sigterm(corpus, tmp_path, stop):
+    """Ctrl-C on `make run` (or a service manager's SIGTERM) shuts the server down with exit
+    status 0 and no traceback, so make prints no error line."""
+    index = tmp_path / "index"
+    _run(["index"], corpus, index)
+    port = free_port()
+    env = {"ASSISTANT_SOURCES_DIR": str(corpus.parent), "ASSISTANT_INDEX_DIR": str(index)}
+    log = tmp_path / "serve.log"
+    url = f"http://127.0.0.1:{port}"
+    with running([str(BIN / "assistant"), "serve", "--port", str(port)], f"{url}/livez", env=env, log=log) as server:
+        server.send_signal(stop)
+        assert server.wait(timeout=30) == 0
+    output = log.read_text()
+    assert "Traceback" not in output and "Aborted" not in output
+    assert "Application shutdown complete" in output  # it shut down, it was not killed

@@ -212,13 +212,14 @@ def test_without_keys_the_page_changes_documents_and_other_sites_cannot(browser,
     import http.server
     import threading
 
-    from tests.office_files import docx_bytes
+    from tests.office_files import docx_bytes, pdf_bytes
     from tests.servers import free_port
 
     assistant = make_assistant(corpus)
     assistant.indexer().rebuild()
-    upload = tmp_path / "canteen.docx"
-    upload.write_bytes(docx_bytes("Canteen", ["The canteen serves lunch from noon until two."]))
+    canteen, parking = tmp_path / "canteen.docx", tmp_path / "parking.pdf"
+    canteen.write_bytes(docx_bytes("Canteen", ["The canteen serves lunch from noon until two."]))
+    parking.write_bytes(pdf_bytes("Parking", ["Visitors park in the north car park behind the library."]))
     with app_in_thread(create_app(assistant.settings, assistant)) as url:
         hostile = tmp_path / "hostile"
         hostile.mkdir()
@@ -255,17 +256,29 @@ def test_without_keys_the_page_changes_documents_and_other_sites_cannot(browser,
         bare = httpx.post(f"{url}/collections/default/documents", files={"files": ("evil.txt", b"Evil text.")})
         assert bare.status_code == 403
 
+        # What a new user does under `make run`: a .docx and a .pdf from the page, a question
+        # about each (answered from that document), then one deleted.
         page = browser.new_page()
         page.goto(url)
         page.locator("#documents button.open").first.wait_for()
-        page.locator("#files").set_input_files(str(upload))
+        page.locator("#files").set_input_files([str(canteen), str(parking)])
         page.locator("#upload-send").click()
         page.locator("#documents button.open", has_text="Canteen").wait_for(timeout=60_000)
+        page.locator("#documents button.open", has_text="Parking").wait_for(timeout=60_000)
         assert page.locator("#upload-status").inner_text() == "Done."
+        for question, answer, title in [
+            ("When does the canteen serve lunch?", "noon", "Canteen"),
+            ("Where do visitors park?", "north car park", "Parking"),
+        ]:
+            turn = ask(page, question)
+            assert answer in turn.locator(".body").inner_text()
+            turn.locator("button.marker").first.click()
+            page.locator("#document mark").wait_for()
+            assert page.locator("#viewer-title").inner_text() == title
         page.on("dialog", lambda dialog: dialog.accept())
         page.locator("#documents button.remove[aria-label='Delete canteen.docx']").click()
         page.locator("#documents button.open", has_text="Canteen").wait_for(state="detached", timeout=60_000)
-        assert not (corpus / "canteen.docx").exists()
+        assert not (corpus / "canteen.docx").exists() and (corpus / "parking.pdf").exists()
         # Keyless changes reach the default collection alone.
         other = httpx.post(
             f"{url}/collections/hr/documents",
