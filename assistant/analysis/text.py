@@ -38,6 +38,11 @@ def term(word: str) -> str:
     return _stemmer.stemWord(simplemma.lemmatize(word, lang="en"))
 
 
+def word_matches(text: str) -> list[re.Match[str]]:
+    """Words with their offsets, as written."""
+    return list(_WORD.finditer(text))
+
+
 def words(text: str) -> list[str]:
     """Lower-case words of any script; "İ" lower-cases to a plain "i" (no stray combining dot)."""
     return [match.group(0).lower().replace("i\u0307", "i").replace("’", "'") for match in _WORD.finditer(text)]

@@ -75,8 +75,10 @@ class ExtractiveAnswerer:
         first = choices[0].candidate
         n = book.cite(first.passage, first.start, first.end, texts[first.source])
         short = short_answer(choices[0], n, texts[first.source])
+        # The answer leads with the short answer, unless that is the whole quoted sentence.
+        lead = [f"{quote(short.text)} —"] if short and not _is_whole(short.text, first.text) else []
         return Answer(
-            text=" ".join(([f"{quote(short.text)} —"] if short else []) + quoted),
+            text=" ".join(lead + quoted),
             short_answer=short,
             citations=book.citations,
             abstained=False,
@@ -103,6 +105,11 @@ def short_answer(choice: Choice, n: int, document_text: str) -> ShortAnswer | No
 
 _LEADING = "([{“‘\"'"
 _TRAILING = ",;:.)]}”’\"'"
+
+
+def _is_whole(short: str, sentence: str) -> bool:
+    """Whether a short answer is its sentence, give or take the punctuation around it."""
+    return quote(short).strip(_LEADING + _TRAILING + "!? ") == quote(sentence).strip(_LEADING + _TRAILING + "!? ")
 
 
 def quote(sentence: str) -> str:

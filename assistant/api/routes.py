@@ -23,6 +23,7 @@ from assistant.api.schemas import (
     ChatResponse,
     CitationOut,
     ErrorResponse,
+    ExamplesResponse,
     HealthResponse,
     JobOut,
     PassageOut,
@@ -306,6 +307,13 @@ def sources(http: Request, _: CallerDep, collection: str = COLLECTION) -> Source
         ],
         skipped=[{"source": s, "reason": r} for s, r, _ in index.manifest.skipped],
     )
+
+
+@router.get("/examples", response_model=ExamplesResponse, responses=ERRORS)
+def examples(http: Request, _: CallerDep, collection: str = COLLECTION) -> ExamplesResponse:
+    """Example questions for an empty chat page, made from the indexed documents themselves."""
+    index = assistant_for(http, collection).handle.current()
+    return ExamplesResponse(generation=index.generation, questions=index.example_questions)
 
 
 @router.get(

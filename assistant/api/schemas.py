@@ -161,6 +161,13 @@ class SourcesResponse(BaseModel):
     skipped: list[dict] = Field(description="Files that could not be read, with the reason.")
 
 
+class ExamplesResponse(BaseModel):
+    generation: str
+    questions: list[str] = Field(
+        description="Up to three questions about names the documents keep coming back to, or about their titles."
+    )
+
+
 class ErrorResponse(BaseModel):
     detail: str = Field(description="What went wrong, in words.")
     code: str = Field(description="A stable machine-readable code.")

@@ -6,12 +6,14 @@ import logging
 import threading
 import weakref
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from assistant.analysis import sentences
 from assistant.analysis.sentences import SentenceIndex
+from assistant.analysis.topics import example_questions
 from assistant.errors import DocumentNotFound, IndexCorrupt
 from assistant.index.catalog import REBUILD, Catalog, ChunkRecord, Manifest
 from assistant.index.filters import DocumentFilter
@@ -100,6 +102,12 @@ class LoadedIndex:
             title=self.manifest.documents[record.source].title,
             similarity=similarity,
         )
+
+    @cached_property
+    def example_questions(self) -> list[str]:
+        """Questions an empty chat page suggests, made once per generation from its documents."""
+        documents = self.manifest.documents
+        return example_questions((doc.title if doc.title != i else "", self.texts[i]) for i, doc in documents.items())
 
     def document_text(self, doc_id: str) -> str:
         try:

@@ -113,3 +113,21 @@ def test_a_passage_without_sentences_abstains_instead_of_failing(make_assistant,
     assistant.indexer().rebuild()
     answer = assistant.ask_text("What is the rule?")
     assert answer.abstained and answer.citations == []
+
+
+def test_the_answer_leads_with_the_short_answer_but_never_repeats_a_whole_sentence(make_assistant, tmp_path):
+    sources = tmp_path / "policy"
+    sources.mkdir()
+    (sources / "leave.txt").write_text(
+        "Leave policy\n\nEmployees receive 25 days of paid annual leave each calendar year. "
+        "Unused leave of up to five days may be carried over to the next year. "
+        "Sick leave requires a doctor's note after three consecutive days."
+    )
+    assistant = make_assistant(sources)
+    assistant.indexer().rebuild()
+    days = assistant.ask_text("How many days of paid leave do employees get?")
+    assert days.short_answer.text == "25" and days.text.startswith("25 — Employees receive 25 days")
+    carried = assistant.ask_text("Can unused leave be carried over?")
+    sentence = "Unused leave of up to five days may be carried over to the next year."
+    assert carried.short_answer is not None and carried.short_answer.text in sentence  # still given, for the page
+    assert carried.text.count("Unused leave of up to five days") == 1

@@ -254,25 +254,29 @@ async function showDocument(source) {
   }
 }
 
-// The empty page suggests questions built from the indexed documents' own titles (a document's
-// first heading or first line), never from a list written for one sample.
-function showExamples(sources) {
+// The empty page suggests questions the server made from the indexed documents themselves
+// (names they keep coming back to, or their titles), never from a list written for one sample.
+async function showExamples() {
   const box = $("examples-box");
-  const empty = $("conversation").children.length === 0;
-  const picked = sources.filter((s) => s.title && s.title !== s.id).slice(0, 3);
-  box.hidden = !empty || picked.length === 0;
-  $("examples").replaceChildren(...picked.map((source) => {
+  let questions = [];
+  try {
+    ({ questions } = await (await api("examples")).json());
+  } catch {
+    questions = [];  // no suggestions is no reason to break the page
+  }
+  $("examples").replaceChildren(...questions.map((question) => {
     const item = document.createElement("li");
     const button = document.createElement("button");
     button.type = "button";
-    button.textContent = `What does “${source.title}” say?`;
+    button.textContent = question;
     button.addEventListener("click", () => {
-      $("question").value = button.textContent;
+      $("question").value = question;
       $("ask").requestSubmit();
     });
     item.append(button);
     return item;
   }));
+  box.hidden = $("conversation").children.length > 0 || questions.length === 0;
 }
 
 async function loadDocuments() {
@@ -281,7 +285,7 @@ async function loadDocuments() {
     const { sources } = await (await api("sources")).json();
     titles.clear();
     for (const source of sources) titles.set(source.id, source.title || source.id);
-    showExamples(sources);
+    showExamples();
     list.replaceChildren(...sources.map((source) => {
       const item = document.createElement("li");
       const button = document.createElement("button");
