@@ -109,6 +109,7 @@ class GenerativeAnswerer:
                 extractive,
                 text=ABSTAIN_TEXT,
                 citations=[],
+                short_answer=None,
                 abstained=True,
                 reason="The language model found no answer in the retrieved passages.",
             )

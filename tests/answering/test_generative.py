@@ -127,6 +127,8 @@ def test_the_model_saying_not_in_sources_abstains(generative, script):
     script.mode = "not-in-sources"
     answer = generative().ask_text(QUESTION)
     assert answer.abstained and answer.reason
+    # The extractive model's short answer for the same passages is not passed off as an answer.
+    assert answer.short_answer is None and answer.citations == []
 
 
 def test_a_refusal_in_words_abstains_too(generative, script):
