@@ -402,3 +402,34 @@ def test_weights_of_the_same_size_get_different_identities(tmp_path: Path):
         (folder / "config.json").write_text('{"hidden_size": 384}')
         (folder / "model.safetensors").write_bytes(fill * 4096)
     assert model_identity(str(tmp_path / "a" / "model")) != model_identity(str(tmp_path / "b" / "model"))
+
+
+def test_a_waiter_that_left_neither_keeps_others_waiting_nor_stops_the_worker(corpus, make_assistant):
+    """A `?wait=true` client whose event loop had closed (it left, the server stopped) made its
+    wake-up call raise inside the worker's finish(): the other waiters were not woken and the
+    collection's worker thread died, so the job queued behind never ran."""
+    import threading
+
+    from assistant.service.jobs import Jobs
+
+    assistant = make_assistant(corpus)
+    assistant.indexer().rebuild()
+    release = threading.Event()
+
+    def held_back(collection):
+        release.wait(30)
+        return assistant
+
+    jobs = Jobs(held_back)
+    first = jobs.submit("rebuild", "default", [])
+    second = jobs.submit("rebuild", "default", [])
+
+    def left(*_):
+        raise RuntimeError("Event loop is closed")
+
+    woken = []
+    first.when_finished(left)
+    first.when_finished(lambda: woken.append(first.id))
+    release.set()
+    assert jobs.wait(second, timeout=120).state == "done"
+    assert first.state == "done" and woken == [first.id]

@@ -207,7 +207,12 @@ async def _finished(job: Job, timeout: float) -> None:
     """Until the job is over or `timeout` passes, awaiting its event: no thread is held."""
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
-    job.when_finished(lambda: loop.call_soon_threadsafe(done.set))
+
+    def wake() -> None:
+        if not loop.is_closed():  # closed: the server stopped, nobody is waiting any more
+            loop.call_soon_threadsafe(done.set)
+
+    job.when_finished(wake)
     with suppress(TimeoutError):
         await asyncio.wait_for(done.wait(), timeout)
 

@@ -82,8 +82,13 @@ class Job:
         with _CALLBACK_LOCK:
             self.finished.set()
             callbacks, self._callbacks = self._callbacks, []
+        # A waiter's callback that fails (its event loop closed when its client left) must not
+        # keep the other waiters from waking, nor end the worker thread that called finish().
         for callback in callbacks:
-            callback()
+            try:
+                callback()
+            except Exception:  # noqa: BLE001
+                logger.warning("A callback waiting on job %s failed", self.id, exc_info=True)
 
     def to_json(self) -> dict:
         return {
