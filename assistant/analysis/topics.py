@@ -55,7 +55,7 @@ def _ranked_names(text: str) -> list[tuple[str, int]]:
     for paragraph in _PARAGRAPH.split(text[:_READ_CHARS]):
         spans = sentence_spans(paragraph)
         if spans:
-            counts.update(set(names_in(paragraph[spans[0][0] : spans[0][1]])))
+            counts.update(dict.fromkeys(names_in(paragraph[spans[0][0] : spans[0][1]]), 1))
     return sorted(counts.items(), key=lambda item: -item[1])  # sorted() keeps first use among equals
 
 
@@ -74,25 +74,20 @@ def names_in(sentence: str) -> list[str]:
         run.clear()
 
     matches = word_matches(sentence)
-    first = matches[0].start() if matches else 0
-    for match in matches:
+    # A sentence's first word is capitalised anyway: it starts a name only when the next word
+    # is capitalised too ("Thomas Newcomen built", not "Although the Union").
+    opening_is_name = len(matches) > 1 and matches[1].group(0)[:1].isupper()
+    for position, match in enumerate(matches):
         word = match.group(0)
         if run and sentence[run[-1].end() : match.start()].strip():
             close()
-        # A sentence's first word is capitalised anyway: it starts a name only when the next
-        # word is capitalised too ("Thomas Newcomen built", not "Although the Union").
-        opening = match.start() == first and not _capitalised_after(sentence, match.end())
+        opening = position == 0 and not opening_is_name
         if word[:1].isupper() and not opening and (run or word.lower() not in STOPWORDS) or run and word in _JOINERS:
             run.append(match)
         else:
             close()
     close()
     return names
-
-
-def _capitalised_after(sentence: str, offset: int) -> bool:
-    following = word_matches(sentence[offset : offset + 80])
-    return bool(following) and following[0].group(0)[:1].isupper()
 
 
 def _overlaps(name: str, other: str) -> bool:

@@ -28,3 +28,14 @@ def test_questions_name_what_each_document_keeps_returning_to_then_titles():
         "What do the sources say about Matthew Boulton?",
     ]
     assert example_questions([("Canteen", plain), ("", plain)]) == ["What does “Canteen” say?"]
+
+
+def test_names_a_sentence_gives_together_keep_the_order_they_are_written_in():
+    # They were counted through a set, so their order changed with each process's string hashing.
+    text = "Thomas Newcomen met James Watt, Matthew Boulton and Richard Trevithick in Birmingham."
+    assert example_questions([("", text)], count=4) == [
+        "What do the sources say about Thomas Newcomen?",
+        "What do the sources say about James Watt?",
+        "What do the sources say about Matthew Boulton?",
+        "What do the sources say about Richard Trevithick?",
+    ]
